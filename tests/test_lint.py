@@ -1,0 +1,20 @@
+"""The package and tests pass ruff (the linter is part of the test extras)."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_is_clean():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed (pip install 'anyrnn[test]')")
+    res = subprocess.run(
+        [ruff, "check", "anyrnn", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
