@@ -14,7 +14,6 @@ def test_ruff_is_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
     if not Path(ruff).exists():
         pytest.skip("ruff is not installed (pip install 'anyrnn[test]')")
-    res = subprocess.run(
-        [ruff, "check", "anyrnn", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
-    )
+    paths = [d for d in ("anyrnn", "tests", "benchmarks") if (ROOT / d).is_dir()]
+    res = subprocess.run([ruff, "check", *paths], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
