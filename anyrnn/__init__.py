@@ -5,6 +5,7 @@ NumPy, CuPy, PyTorch, JAX and array-api-strict; the backend is fixed when a laye
 model is built.
 """
 
+from . import losses, optimizers, scratch
 from ._backend import (
     Backend,
     BackendUnavailableError,
@@ -13,6 +14,9 @@ from ._backend import (
     to_backend,
     to_numpy,
 )
+from .dense import Dense
+from .estimators import RNNClassifier, RNNRegressor, ScratchSimpleRNNClassifier
+from .io import ModelFileError, load
 from .recurrent import SimpleRNN
 
 __version__ = "0.1.0"
@@ -20,7 +24,16 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend",
     "BackendUnavailableError",
+    "Dense",
+    "ModelFileError",
+    "RNNClassifier",
+    "RNNRegressor",
+    "ScratchSimpleRNNClassifier",
     "SimpleRNN",
+    "load",
+    "losses",
+    "optimizers",
+    "scratch",
     "available_backends",
     "resolve_backend",
     "to_backend",

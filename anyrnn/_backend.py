@@ -275,6 +275,16 @@ class Backend:
             return self.device.platform
         return self.device
 
+    @property
+    def int_dtype(self) -> Any:
+        """Integer dtype for labels and indices (int32 on JAX without 64-bit mode)."""
+        if self.name == "jax":
+            import jax
+
+            if not jax.config.jax_enable_x64:
+                return self.xp.int32
+        return self.xp.int64
+
     # creation ---------------------------------------------------------------------
     def zeros(self, shape: tuple[int, ...]) -> Any:
         """Zeros of this backend's dtype on its device."""
@@ -344,10 +354,11 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = "fl
 
     Parameters
     ----------
-    backend : str or namespace
+    backend : str, namespace or Backend
         ``"numpy"``, ``"cupy"``, ``"torch"``, ``"jax"``, ``"array_api_strict"``,
-        ``"auto"`` (CuPy when a GPU is usable, else NumPy), or an array namespace /
-        module object (``numpy``, ``array_api_strict``, ``array_api_compat.torch``, ...).
+        ``"auto"`` (CuPy when a GPU is usable, else NumPy), an array namespace /
+        module object (``numpy``, ``array_api_strict``, ``array_api_compat.torch``, ...),
+        or an already resolved :class:`Backend` (re-resolved if ``device``/``dtype`` differ).
     device : optional
         A device of that backend; None for the backend's default.
     dtype : {"float32", "float64"}
@@ -361,6 +372,11 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = "fl
         The backend is known but cannot run here (the message says how to get it).
     """
     dtype_name = _dtype_name(dtype)
+    if isinstance(backend, Backend):
+        if device is None and dtype_name == backend.dtype_name:
+            return backend
+        spec = backend.name if backend.name in BACKEND_NAMES else backend.xp
+        return resolve_backend(spec, backend.device if device is None else device, dtype_name)
     if isinstance(backend, str):
         name = backend.lower().replace("-", "_")
         if name == "auto":

@@ -58,6 +58,8 @@ class Layer:
     """Base of every layer: a fixed :class:`~anyrnn.Backend` and named parameters."""
 
     _param_names: tuple[str, ...] = ()
+    #: constructor arguments that describe the architecture (saved in model files)
+    _config_keys: tuple[str, ...] = ()
 
     def __init__(self, *, backend: Any = "numpy", device: Any = None, dtype: Any = "float32"):
         self._backend: Backend = resolve_backend(backend, device, dtype)
@@ -122,6 +124,12 @@ class Layer:
         except Exception:
             self._params = old
             raise
+
+    def save(self, path: Any) -> None:
+        """Save the layer's architecture and parameters (see :func:`anyrnn.load`)."""
+        from .io import save
+
+        save(self, path)
 
     def update(self, lr: float) -> None:
         """Plain gradient step ``p <- p - lr * dp`` (optimizers live in anyrnn.optimizers)."""

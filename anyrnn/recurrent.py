@@ -15,11 +15,13 @@ from .cells.base import Cell
 from .cells.simple import SimpleCell
 from .scan import scan_backward, scan_forward
 
-__all__ = ["RecurrentLayer", "SimpleRNN"]
+__all__ = ["RecurrentLayer", "SimpleRNN", "CELLS", "make_recurrent"]
 
 
 class RecurrentLayer(Layer):
     """Base of SimpleRNN, LSTM and GRU: input checks, states, forward and backward."""
+
+    _config_keys = ("n_features", "n_nodes", "return_sequences")
 
     def __init__(
         self,
@@ -124,13 +126,27 @@ class RecurrentLayer(Layer):
 
     __call__ = forward
 
-    def _run(self, X: Any, state0: tuple) -> Any:
+    def infer(self, X: Any, h0: Any = None) -> Any:
+        """Like :meth:`forward`, but keeps nothing for backward: the layer is not changed."""
+        X = self._check_X(X)
+        state0 = (self._check_state(h0, "h0", X.shape[0]),)
+        return self._run(X, state0, keep_tape=False)
+
+    def _run(self, X: Any, state0: tuple, keep_tape: bool = True) -> Any:
         xp = self.xp
-        hs, state, tape = scan_forward(self._cell, self.params, X, state0, xp=xp)
+        hs, state, tape = scan_forward(
+            self._cell, self.params, X, state0, xp=xp, keep_tape=keep_tape
+        )
         out = xp.stack(hs, axis=1) if self.return_sequences else state[0]
-        self._tape = tape
-        self._out_shape = tuple(out.shape)
+        if keep_tape:
+            self._tape = tape
+            self._out_shape = tuple(out.shape)
         return out
+
+    def clear(self) -> None:
+        """Drop what the last forward pass kept for backward (frees its memory)."""
+        self._tape = None
+        self._out_shape = None
 
     def backward(self, d_out: Any) -> Any:
         """Backpropagation through time for the last :meth:`forward`.
@@ -221,6 +237,7 @@ class SimpleRNN(RecurrentLayer):
     array([[0.79494228, 0.81839002, 0.83939649, 0.85584174]])
     """
 
+    _config_keys = ("n_features", "n_nodes", "activation", "return_sequences")
     W_x = Parameter()
     W_h = Parameter()
     B = Parameter()
@@ -256,3 +273,16 @@ class SimpleRNN(RecurrentLayer):
 
     def _extra_repr(self) -> str:
         return f"activation={self.activation!r}, "
+
+
+#: recurrent layer classes by the ``cell=`` name the estimators take
+CELLS: dict[str, type[RecurrentLayer]] = {"simple": SimpleRNN}
+
+
+def make_recurrent(cell: str, n_features: int, n_nodes: int, **kwargs: Any) -> RecurrentLayer:
+    """A recurrent layer by cell name (``"simple"``, ...); ``activation`` only for simple."""
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {sorted(CELLS)}; got cell={cell!r}")
+    if cell != "simple":
+        kwargs.pop("activation", None)
+    return CELLS[cell](n_features, n_nodes, **kwargs)

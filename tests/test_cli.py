@@ -1,0 +1,44 @@
+"""The command line: the demo (main job) and the cross-backend check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from anyrnn.cli import main
+
+
+def test_demo_trains_and_writes_the_plot(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the demo's plot needs matplotlib")
+    plot = tmp_path / "curves.png"
+    assert main(["demo", "--epochs", "3", "--plot", str(plot), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out accuracy:" in out and "time per epoch:" in out
+    accuracy = float(out.split("held-out accuracy:")[1].split()[0])
+    assert 0.5 < accuracy <= 1.0  # 3 epochs already learn most digits
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_without_plot(capsys):
+    assert main(["demo", "--epochs", "1", "--plot", "none", "--quiet"]) == 0
+    assert "curves written" not in capsys.readouterr().out
+
+
+def test_demo_rejects_bad_arguments(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--epochs", "0"])
+    assert info.value.code == 2
+    assert "--epochs must be at least 1; got 0" in capsys.readouterr().err
+
+
+def test_check_compares_every_backend(capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "all backends agree with NumPy" in out
+
+
+def test_module_entry_point():
+    res = subprocess.run([sys.executable, "-m", "anyrnn", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0 and "demo" in res.stdout and "check" in res.stdout
