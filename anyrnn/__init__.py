@@ -16,26 +16,34 @@ from ._backend import (
 )
 from .dense import Dense
 from .estimators import RNNClassifier, RNNRegressor, ScratchSimpleRNNClassifier
+from .interop import from_torch, to_torch
 from .io import ModelFileError, load
-from .recurrent import SimpleRNN
+from .recurrent import GRU, LSTM, SimpleRNN
+from .wrappers import Bidirectional, Stacked
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Backend",
     "BackendUnavailableError",
+    "Bidirectional",
     "Dense",
+    "GRU",
+    "LSTM",
     "ModelFileError",
     "RNNClassifier",
     "RNNRegressor",
     "ScratchSimpleRNNClassifier",
     "SimpleRNN",
+    "Stacked",
     "load",
     "losses",
     "optimizers",
     "scratch",
     "available_backends",
+    "from_torch",
     "resolve_backend",
     "to_backend",
+    "to_torch",
     "to_numpy",
 ]

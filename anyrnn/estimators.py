@@ -341,10 +341,11 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
     ----------
     n_nodes : int
         Hidden units of the recurrent layer.
-    cell : {"simple"}
-        The recurrent cell.
+    cell : {"simple", "lstm", "gru"}
+        The recurrent cell (:class:`~anyrnn.SimpleRNN`, :class:`~anyrnn.LSTM`,
+        :class:`~anyrnn.GRU`).
     activation : {"tanh", "relu"}
-        Activation of the simple cell.
+        Activation of the simple cell (ignored by LSTM and GRU).
     optimizer : {"sgd", "momentum", "adagrad", "rmsprop", "adam"}
     lr : float
         Learning rate.

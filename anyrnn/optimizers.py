@@ -43,7 +43,13 @@ class Optimizer:
         return f"{type(self).__name__}(lr={self.lr}, clip_norm={self.clip_norm})"
 
     def step(self, layers: list) -> None:
-        """Apply one update to every layer from its current ``grads``."""
+        """Apply one update to every layer from its current ``grads``.
+
+        ``layers`` may hold containers (:class:`~anyrnn.Stacked`,
+        :class:`~anyrnn.Bidirectional`); their plain layers are updated. Pass the same
+        list in the same order at every step: the state is keyed by position.
+        """
+        layers = [sub for layer in layers for sub in getattr(layer, "layers", [layer])]
         grads = [layer._grads for layer in layers]
         if any(not g for g in grads):
             raise RuntimeError(

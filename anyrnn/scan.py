@@ -36,7 +36,7 @@ class Tape:
     p: dict  # parameters as they were during the forward pass
     x2: Any  # (T*batch, n_features) time-major input, padding zeroed
     state0: tuple  # initial state
-    hs: list  # per-step hidden state h_t (after masking), t = 0..T-1
+    states: list  # per-step state tuple (h_t, ...) after masking, t = 0..T-1
     caches: list  # per-step cell caches
     mask_tm: Any  # (T, batch, 1) bool, or None
     shape: tuple[int, int, int]  # (batch, T, n_features)
@@ -55,7 +55,8 @@ def scan_forward(
     xp: Any,
     mask: Any = None,
     keep_tape: bool = True,
-) -> tuple[list, tuple, Tape | None]:
+    keep_caches: bool = False,
+) -> tuple[list, tuple, Tape | None, list]:
     """Run ``cell`` over the time axis of ``X``.
 
     Parameters
@@ -70,14 +71,18 @@ def scan_forward(
         True on real steps.
     keep_tape : bool
         Keep what the reverse scan needs (False for inference: less memory).
+    keep_caches : bool
+        Return the per-step cell caches even without a tape (for gate values).
 
     Returns
     -------
-    hs : list of T arrays of shape (batch, n_nodes)
-        Per-step hidden states (carried through on masked steps).
+    states : list of T tuples of arrays of shape (batch, n_nodes)
+        Per-step states ``(h_t, ...)`` (carried through on masked steps).
     state : tuple of arrays
         The final state.
     tape : Tape or None
+    caches : list
+        Per-step cell caches (empty unless ``keep_tape`` or ``keep_caches``).
     """
     batch, n_steps, n_features = X.shape
     mask_tm = None
@@ -90,22 +95,21 @@ def scan_forward(
     ax_all = xp.reshape(cell.project(q, x2, xp=xp), (n_steps, batch, -1))  # hoisted
 
     state = state0
-    hs, caches = [], []
+    states, caches = [], []
+    keep = keep_tape or keep_caches
     for t in range(n_steps):
         new_state, cache = cell.step(q, ax_all[t, ...], state, xp=xp)
         if mask_tm is not None:
             m = mask_tm[t, ...]
             new_state = tuple(xp.where(m, new, old) for new, old in zip(new_state, state))
         state = new_state
-        hs.append(state[0])
-        if keep_tape:
+        states.append(state)
+        if keep:
             caches.append(cache)
-    tape = (
-        Tape(p, x2, state0, hs, caches, mask_tm, (batch, n_steps, n_features))
-        if keep_tape
-        else None
-    )
-    return hs, state, tape
+    tape = None
+    if keep_tape:
+        tape = Tape(p, x2, state0, states, caches, mask_tm, (batch, n_steps, n_features))
+    return states, state, tape, caches
 
 
 def scan_backward(
@@ -124,13 +128,15 @@ def scan_backward(
     tape : Tape
         From :func:`scan_forward` with ``keep_tape=True``.
     d_hs : array of shape (batch, T, n_nodes) or None
-        Gradient on every step's output (None: only the final state has one).
+        Gradient on every step's output (None: only the final state has one). Entries at
+        masked steps are ignored: a padded output is the constant 0.
     d_state : tuple
         Gradient on the final state, one entry per state (None entries are zero).
 
     Returns
     -------
     dX : array of shape (batch, T, n_features)
+        Zero at masked steps.
     d_state0 : tuple of arrays of shape (batch, n_nodes)
     grads : dict
         Gradients of every parameter of the cell, keyed like ``tape.p``.
@@ -145,14 +151,17 @@ def scan_backward(
 
     d_ax_rev, d_ah_rev = [], []
     for t in range(n_steps - 1, -1, -1):
+        m = None if mask_tm is None else mask_tm[t, ...]
         if d_hs_tm is not None:
-            d_state = (d_state[0] + d_hs_tm[t, ...],) + d_state[1:]
-        if mask_tm is not None:
-            m = mask_tm[t, ...]
+            d_h = d_hs_tm[t, ...]
+            if m is not None:  # a padded output is the constant 0: no gradient from it
+                d_h = xp.where(m, d_h, zero)
+            d_state = (d_state[0] + d_h,) + d_state[1:]
+        if m is not None:
             carried = tuple(xp.where(m, zero, d) for d in d_state)  # masked: passes through
             d_state = tuple(xp.where(m, d, zero) for d in d_state)  # real: into the cell
         d_ax, d_ah, d_prev = cell.step_backward(q, tape.caches[t], d_state, xp=xp)
-        if mask_tm is not None:
+        if m is not None:
             d_prev = tuple(a + b for a, b in zip(d_prev, carried))
         d_state = d_prev
         d_ax_rev.append(d_ax)
@@ -170,7 +179,8 @@ def scan_backward(
         "W_x": xp.matrix_transpose(tape.x2) @ d_ax2,  # ax = x·W_x + B
         "B": xp.sum(d_ax2, axis=0),
     }
-    h_prev2 = xp.reshape(xp.stack([tape.state0[0]] + tape.hs[:-1], axis=0), (n_rows, -1))
+    h_prevs = [tape.state0[0]] + [s[0] for s in tape.states[:-1]]
+    h_prev2 = xp.reshape(xp.stack(h_prevs, axis=0), (n_rows, -1))
     grads.update(cell.recurrent_grads(p, h_prev2, tape.caches, d_ah2, xp=xp))
     dx2 = d_ax2 @ xp.matrix_transpose(p["W_x"])  # ax = x·W_x + B
     dX = xp.permute_dims(xp.reshape(dx2, (n_steps, batch, n_features)), (1, 0, 2))

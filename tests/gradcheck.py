@@ -11,7 +11,7 @@ def numerical_gradient(
     f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6
 ) -> np.ndarray:
     """dF/dx by central differences, one element at a time (x is not modified)."""
-    grad = np.zeros_like(x, dtype=np.float64)
+    grad = np.zeros(x.shape, dtype=np.float64)  # C order: the reshape below is a view
     flat = grad.reshape(-1)
     for i in range(x.size):
         xp_ = x.copy().reshape(-1)
