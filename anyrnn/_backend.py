@@ -349,7 +349,7 @@ class Backend:
         )
 
 
-def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = "float32") -> Backend:
+def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = None) -> Backend:
     """Resolve ``backend``/``device``/``dtype`` once into a :class:`Backend`.
 
     Parameters
@@ -361,8 +361,9 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = "fl
         or an already resolved :class:`Backend` (re-resolved if ``device``/``dtype`` differ).
     device : optional
         A device of that backend; None for the backend's default.
-    dtype : {"float32", "float64"}
-        The floating dtype of every array the object creates.
+    dtype : {"float32", "float64"} or None
+        The floating dtype of every array the object creates. None: float32, or the
+        dtype of ``backend`` when that is a resolved :class:`Backend`.
 
     Raises
     ------
@@ -371,6 +372,8 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = "fl
     BackendUnavailableError
         The backend is known but cannot run here (the message says how to get it).
     """
+    if dtype is None:
+        dtype = backend.dtype_name if isinstance(backend, Backend) else "float32"
     dtype_name = _dtype_name(dtype)
     if isinstance(backend, Backend):
         if device is None and dtype_name == backend.dtype_name:

@@ -61,7 +61,7 @@ class Layer:
     #: constructor arguments that describe the architecture (saved in model files)
     _config_keys: tuple[str, ...] = ()
 
-    def __init__(self, *, backend: Any = "numpy", device: Any = None, dtype: Any = "float32"):
+    def __init__(self, *, backend: Any = "numpy", device: Any = None, dtype: Any = None):
         self._backend: Backend = resolve_backend(backend, device, dtype)
         self._params: dict[str, Any] = {}
         self._grads: dict[str, Any] = {}

@@ -51,7 +51,7 @@ class Dense(Layer):
         *,
         backend: Any = "numpy",
         device: Any = None,
-        dtype: Any = "float32",
+        dtype: Any = None,
         random_state: Any = None,
     ):
         n_in = check_positive_int(n_in, "n_in")

@@ -57,7 +57,7 @@ class RecurrentLayer(Layer):
         return_all_states: bool = False,
         backend: Any = "numpy",
         device: Any = None,
-        dtype: Any = "float32",
+        dtype: Any = None,
         random_state: Any = None,
     ):
         n_features = check_positive_int(n_features, "n_features")
@@ -362,7 +362,8 @@ _LAYER_DOC = """
         ``"auto"``, or an array namespace. Fixed for the layer's life.
     device : optional
         A device of that backend (default: the backend's default).
-    dtype : {{"float32", "float64"}}
+    dtype : {{"float32", "float64"}} or None
+        None: float32, or the dtype of ``backend`` when that is a resolved Backend.
     random_state : None, int or numpy.random.Generator
         Seeds the initial weights, drawn on the host with NumPy and then moved, so the
         same seed gives bit-identical weights on every backend. ``W_x`` is

@@ -106,3 +106,20 @@ def test_batch_rows_are_independent(X):
     for i in range(X.shape[0]):
         alone = rnn.forward(X[i : i + 1])
         np.testing.assert_allclose(together[i : i + 1], alone, rtol=1e-12, atol=1e-14)
+
+
+def test_a_resolved_backend_keeps_its_dtype_unless_one_is_asked_for():
+    b64 = anyrnn.resolve_backend("numpy", dtype="float64")
+    assert anyrnn.SimpleRNN(2, 3, backend=b64).dtype == np.float64
+    assert anyrnn.Dense(2, 3, backend=b64).dtype == np.float64
+    assert anyrnn.SimpleRNN(2, 3, backend=b64, dtype="float32").dtype == np.float32
+    assert anyrnn.SimpleRNN(2, 3).dtype == np.float32  # the default stays float32
+
+
+def test_bench_step_computes_in_the_dtype_asked_for():
+    from anyrnn import bench
+
+    for dtype in ("float32", "float64"):
+        step = bench.anyrnn_step("simple", (3, 2, 2, 4), dtype)
+        step()
+        assert step.layer.dtype == np.dtype(dtype) and step.layer.dW_x.dtype == np.dtype(dtype)

@@ -1,0 +1,1 @@
+"""Speed and memory harness for anyrnn (not part of the test run); see README.md here."""
