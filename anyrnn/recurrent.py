@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _inplace_simple
 from ._backend import to_numpy
 from ._layer import Gradient, Layer, Parameter, check_bool, check_positive_int
 from .cells.base import Cell
@@ -32,6 +33,12 @@ from .cells.simple import SimpleCell
 from .scan import scan_backward, scan_forward
 
 __all__ = ["RecurrentLayer", "SimpleRNN", "LSTM", "GRU", "CELLS", "make_recurrent"]
+
+
+def _import_cupy() -> Any:
+    import cupy
+
+    return cupy
 
 
 class RecurrentLayer(Layer):
@@ -87,6 +94,32 @@ class RecurrentLayer(Layer):
         self._tape = None
         self._out_shape: tuple[int, ...] | None = None
         self._d_state0: tuple = ()
+        #: Backend-specific fast paths (True by default): on NumPy, reused buffers for
+        #: the scan's temporaries; for SimpleRNN on NumPy and CuPy, the in-place loop of
+        #: anyrnn._inplace_simple. False: the generic Array API path everywhere. Both
+        #: give the same results (the tests compare them).
+        self.use_fast_path = True
+        self._workspace: dict = {}
+
+    def _fast_workspace(self) -> dict | None:
+        """Reused buffers of the NumPy fast paths (None: take the generic path)."""
+        return self._workspace if self.use_fast_path and self._backend.name == "numpy" else None
+
+    def _inplace_module(self) -> Any:
+        """``numpy`` or ``cupy`` when the in-place SimpleRNN path applies, else None."""
+        if not self.use_fast_path or not isinstance(self._cell, SimpleCell):
+            return None
+        if self._backend.name == "numpy":
+            return np
+        if self._backend.name == "cupy":
+            return _import_cupy()
+        return None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_workspace"] = {}  # scratch buffers: not worth pickling
+        state["_tape"] = state["_out_shape"] = None  # a pickle holds the model, not a pass
+        return state
 
     def _make_cell(self) -> Cell:
         raise NotImplementedError
@@ -248,6 +281,10 @@ class RecurrentLayer(Layer):
         if self.go_backwards:
             X = xp.flip(X, axis=1)
             mask = None if mask is None else xp.flip(mask, axis=1)
+        module = self._inplace_module()
+        if module is not None and mask is None and not self.return_all_states:
+            return self._forward_inplace_simple(module, X, state0[0], keep_tape)
+        workspace = self._fast_workspace()
         states, final, tape, caches = scan_forward(
             self._cell,
             self.params,
@@ -257,6 +294,7 @@ class RecurrentLayer(Layer):
             mask=mask,
             keep_tape=keep_tape,
             keep_caches=self.return_all_states,
+            workspace=workspace,
         )
         mask3 = None if mask is None else xp.expand_dims(mask, axis=2)
 
@@ -278,6 +316,28 @@ class RecurrentLayer(Layer):
             self._tape = tape
             self._out_shape = tuple(out.shape)
         return result[0] if len(result) == 1 else result
+
+    def _forward_inplace_simple(self, m: Any, X: Any, h0: Any, keep_tape: bool) -> Any:
+        """The in-place NumPy/CuPy path of :mod:`anyrnn._inplace_simple` (same results)."""
+        if m is np:
+            hbuf, tape = _inplace_simple.forward(
+                m, self._cell.activation, self.params, X, h0, self._workspace
+            )
+        else:
+            with self.device:  # CuPy allocates on the current device
+                hbuf, tape = _inplace_simple.forward(
+                    m, self._cell.activation, self.params, X, h0, self._workspace
+                )
+        last = hbuf[-1].copy()  # outputs never alias the tape
+        if self.return_sequences:
+            out = m.ascontiguousarray(hbuf[1:].transpose(1, 0, 2))
+        else:
+            out = last
+        result = (out, last) if self.return_state else out
+        if keep_tape:
+            self._tape = tape
+            self._out_shape = tuple(out.shape)
+        return result
 
     def clear(self) -> None:
         """Drop what the last forward pass kept for backward (frees its memory)."""
@@ -335,7 +395,19 @@ class RecurrentLayer(Layer):
         else:
             d_hs = None
             d_final = (d_out if checked[0] is None else d_out + checked[0],) + tuple(checked[1:])
-        dX, d_state0, grads = scan_backward(self._cell, self._tape, d_hs, d_final, xp=xp)
+        if isinstance(self._tape, _inplace_simple.SimpleTape):  # the path forward took
+            m = np if self._backend.name == "numpy" else _import_cupy()
+            args = (m, self._cell.activation, self._tape, d_hs, d_final[0], self._workspace)
+            if m is np:
+                dX, dh0, grads = _inplace_simple.backward(*args)
+            else:
+                with self.device:
+                    dX, dh0, grads = _inplace_simple.backward(*args)
+            d_state0 = (dh0,)
+        else:
+            dX, d_state0, grads = scan_backward(
+                self._cell, self._tape, d_hs, d_final, xp=xp, workspace=self._fast_workspace()
+            )
         if self.go_backwards:
             dX = xp.flip(dX, axis=1)
         self._grads = {n: grads[n] for n in self._param_names}

@@ -12,6 +12,15 @@ Inside the loop only the recurrent matmul and the cell's elementwise work remain
 Nothing is written in place: per-step results are collected in lists and stacked,
 and accumulations rebind, so JAX and array-api-strict run the same code.
 
+NumPy fast path: given a ``workspace`` dict (the layer keeps one when its backend is
+NumPy), the transient large arrays of a pass (the projected inputs and the stacked
+per-step deltas and states) are written with ``out=`` into buffers kept there between
+calls. Fresh multi-megabyte temporaries on every call cost a page fault per 4 KiB
+(about 5 µs each on the machines measured, a third of the time of a medium-size
+training step); reused buffers stay mapped. The operations and their order are the
+same, so the results are bit-identical to the generic path; arrays that outlive the
+pass (outputs, the tape) are never workspace buffers.
+
 Masks: ``mask`` (batch, T) is True on real steps. On a masked step the state is
 carried through unchanged (``where``, so NaN/inf padding never leaks), its output is
 zero, and in the reverse scan the state's gradient passes through untouched while
@@ -24,9 +33,36 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .cells.base import Cell
 
 __all__ = ["Tape", "scan_forward", "scan_backward"]
+
+
+def _buffer(workspace: dict, key: str, shape: tuple, like: Any) -> Any:
+    buf = workspace.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != like.dtype:
+        buf = workspace[key] = np.empty(shape, dtype=like.dtype)
+    return buf
+
+
+def _stack(arrays: list, *, xp: Any, workspace: dict | None, key: str) -> Any:
+    """``xp.stack(arrays, axis=0)``, into a reused buffer on the NumPy fast path."""
+    if workspace is None:
+        return xp.stack(arrays, axis=0)
+    shape = (len(arrays),) + tuple(arrays[0].shape)
+    return np.stack(arrays, axis=0, out=_buffer(workspace, key, shape, arrays[0]))
+
+
+def _project(cell: Cell, q: dict, x2: Any, *, xp: Any, workspace: dict | None) -> Any:
+    """``x2 · W_x + B`` for every step at once, into a reused buffer on NumPy."""
+    if workspace is None or type(cell).project is not Cell.project:
+        return cell.project(q, x2, xp=xp)
+    w = q["W_x"]
+    out = _buffer(workspace, "ax", (x2.shape[0], w.shape[1]), w)
+    np.matmul(x2, w, out=out)
+    return np.add(out, q["B"], out=out)
 
 
 @dataclass
@@ -56,6 +92,7 @@ def scan_forward(
     mask: Any = None,
     keep_tape: bool = True,
     keep_caches: bool = False,
+    workspace: dict | None = None,
 ) -> tuple[list, tuple, Tape | None, list]:
     """Run ``cell`` over the time axis of ``X``.
 
@@ -73,6 +110,8 @@ def scan_forward(
         Keep what the reverse scan needs (False for inference: less memory).
     keep_caches : bool
         Return the per-step cell caches even without a tape (for gate values).
+    workspace : dict, optional
+        NumPy only: reused buffers for the transient arrays (see the module docstring).
 
     Returns
     -------
@@ -92,7 +131,7 @@ def scan_forward(
         x_tm = xp.where(mask_tm, x_tm, xp.zeros_like(x_tm))
     x2 = xp.reshape(x_tm, (n_steps * batch, n_features))
     q = cell.prepare(p, xp=xp)
-    ax_all = xp.reshape(cell.project(q, x2, xp=xp), (n_steps, batch, -1))  # hoisted
+    ax_all = xp.reshape(_project(cell, q, x2, xp=xp, workspace=workspace), (n_steps, batch, -1))
 
     state = state0
     states, caches = [], []
@@ -119,6 +158,7 @@ def scan_backward(
     d_state: tuple,
     *,
     xp: Any,
+    workspace: dict | None = None,
 ) -> tuple[Any, tuple, dict]:
     """Backpropagation through time over a :class:`Tape`.
 
@@ -132,6 +172,8 @@ def scan_backward(
         masked steps are ignored: a padded output is the constant 0.
     d_state : tuple
         Gradient on the final state, one entry per state (None entries are zero).
+    workspace : dict, optional
+        NumPy only: reused buffers for the stacked deltas and states.
 
     Returns
     -------
@@ -168,11 +210,13 @@ def scan_backward(
         d_ah_rev.append(d_ah)
 
     n_rows = n_steps * batch
-    d_ax2 = xp.reshape(xp.stack(d_ax_rev[::-1], axis=0), (n_rows, -1))
+    d_ax2 = xp.reshape(_stack(d_ax_rev[::-1], xp=xp, workspace=workspace, key="d_ax"), (n_rows, -1))
     if all(a is b for a, b in zip(d_ax_rev, d_ah_rev)):
         d_ah2 = d_ax2
     else:
-        d_ah2 = xp.reshape(xp.stack(d_ah_rev[::-1], axis=0), (n_rows, -1))
+        d_ah2 = xp.reshape(
+            _stack(d_ah_rev[::-1], xp=xp, workspace=workspace, key="d_ah"), (n_rows, -1)
+        )
 
     # hoisted weight gradients: one matmul each over all steps
     grads = {
@@ -180,7 +224,7 @@ def scan_backward(
         "B": xp.sum(d_ax2, axis=0),
     }
     h_prevs = [tape.state0[0]] + [s[0] for s in tape.states[:-1]]
-    h_prev2 = xp.reshape(xp.stack(h_prevs, axis=0), (n_rows, -1))
+    h_prev2 = xp.reshape(_stack(h_prevs, xp=xp, workspace=workspace, key="h_prev"), (n_rows, -1))
     grads.update(cell.recurrent_grads(p, h_prev2, tape.caches, d_ah2, xp=xp))
     dx2 = d_ax2 @ xp.matrix_transpose(p["W_x"])  # ax = x·W_x + B
     dX = xp.permute_dims(xp.reshape(dx2, (n_steps, batch, n_features)), (1, 0, 2))

@@ -39,8 +39,8 @@ class LSTMCell(Cell):
         h_prev, c_prev = state
         n = h_prev.shape[1]
         z = ax + h_prev @ p["W_h"]  # z_t = x_t·W_x + B + h_{t-1}·W_h
-        i = sigmoid_tanh(z[:, :n], xp=xp)
-        f = sigmoid_tanh(z[:, n : 2 * n], xp=xp)
+        i_f = sigmoid_tanh(z[:, : 2 * n], xp=xp)  # i and f are adjacent: one call for both
+        i, f = i_f[:, :n], i_f[:, n:]
         g = xp.tanh(z[:, 2 * n : 3 * n])
         o = sigmoid_tanh(z[:, 3 * n :], xp=xp)
         c = f * c_prev + i * g  # c_t = f ⊙ c_{t-1} + i ⊙ g
@@ -59,10 +59,10 @@ class LSTMCell(Cell):
         dc_prev = dc * f
         dz = xp.concat(
             [
-                di * i * (1 - i),  # i = σ(z_i)
-                df * f * (1 - f),  # f = σ(z_f)
+                di * (i - i * i),  # i = σ(z_i), σ' = σ(1 - σ)
+                df * (f - f * f),  # f = σ(z_f)
                 dg * (1 - g * g),  # g = tanh(z_g)
-                do * o * (1 - o),  # o = σ(z_o)
+                do * (o - o * o),  # o = σ(z_o)
             ],
             axis=1,
         )

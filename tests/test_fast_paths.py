@@ -1,0 +1,122 @@
+"""Backend-specific fast paths give the generic Array API path's results."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from conftest import rel_err
+
+import anyrnn
+from anyrnn._backend import _status
+
+BACKENDS = [
+    "numpy",
+    pytest.param(
+        "cupy",
+        marks=pytest.mark.skipif(
+            not _status("cupy")[0], reason="CuPy's fast path needs a usable GPU"
+        ),
+    ),
+]
+
+
+def _pair(cls, backend, dtype, **kw):
+    fast = cls(3, 5, backend=backend, dtype=dtype, random_state=0, **kw)
+    generic = cls(3, 5, backend=backend, dtype=dtype, random_state=0, **kw)
+    generic.use_fast_path = False
+    return fast, generic
+
+
+def _compare(fast, generic, X, d_out, tol, **fw):
+    out_f, out_g = fast.forward(X, **fw), generic.forward(X, **fw)
+    outs_f = out_f if isinstance(out_f, tuple) else (out_f,)
+    outs_g = out_g if isinstance(out_g, tuple) else (out_g,)
+    for a, b in zip(outs_f, outs_g):
+        assert rel_err(a, b) <= tol
+    d = d_out(outs_f[0].shape)
+    assert rel_err(fast.backward(d), generic.backward(d)) <= tol
+    assert rel_err(fast.dh0, generic.dh0) <= tol
+    for k in generic.grads:
+        assert rel_err(fast.grads[k], generic.grads[k]) <= tol, k
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"return_sequences": True},
+        {"go_backwards": True, "return_sequences": True},
+        {"return_state": True},
+    ],
+    ids=["last", "sequences", "go_backwards", "return_state"],
+)
+def test_inplace_simple_rnn_equals_generic(backend, dtype, activation, options):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4, 7, 3))
+    h0 = rng.normal(size=(4, 5))
+    fast, generic = _pair(anyrnn.SimpleRNN, backend, dtype, activation=activation, **options)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    _compare(fast, generic, X, lambda s: rng.normal(size=s), tol, h0=h0)
+    assert type(fast._tape).__name__ == "SimpleTape"  # the fast path really ran
+    assert type(generic._tape).__name__ == "Tape"
+
+
+@pytest.mark.parametrize("cls", [anyrnn.LSTM, anyrnn.GRU])
+def test_numpy_workspace_is_bit_identical_for_gated_cells(cls):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(4, 7, 3))
+    fast, generic = _pair(cls, "numpy", "float64", return_sequences=True)
+    _compare(fast, generic, X, lambda s: np.ones(s), 0.0)
+    assert fast._workspace and not generic._workspace
+
+
+def test_masks_and_all_states_take_the_generic_path():
+    fast, _ = _pair(anyrnn.SimpleRNN, "numpy", "float64", return_sequences=True)
+    fast.forward(np.ones((2, 3, 3)), mask=np.array([[1, 1, 0], [1, 1, 1]], bool))
+    assert type(fast._tape).__name__ == "Tape"
+
+
+def test_outputs_do_not_alias_the_tape():
+    rnn = anyrnn.SimpleRNN(3, 5, return_sequences=True, dtype="float64", random_state=0)
+    X = np.random.default_rng(3).normal(size=(2, 4, 3))
+    out = rnn.forward(X)
+    expected = rnn.backward(np.ones_like(out))
+    out[...] = 1e6  # the user scribbles on the output
+    np.testing.assert_array_equal(rnn.backward(np.ones_like(out)), expected)
+
+
+def test_infer_between_forward_and_backward_changes_nothing():
+    for cls in (anyrnn.SimpleRNN, anyrnn.LSTM):
+        layer = cls(3, 5, return_sequences=True, dtype="float64", random_state=0)
+        X = np.random.default_rng(4).normal(size=(2, 4, 3))
+        layer.forward(X)
+        expected = layer.backward(np.ones((2, 4, 5)))
+        layer.forward(X)
+        layer.infer(X * 3)  # reuses the scratch buffers, must not touch the tape
+        np.testing.assert_array_equal(layer.backward(np.ones((2, 4, 5))), expected)
+
+
+def test_switching_paths_between_forward_and_backward_is_safe():
+    rnn = anyrnn.SimpleRNN(3, 5, dtype="float64", random_state=0)
+    X = np.random.default_rng(5).normal(size=(2, 4, 3))
+    rnn.forward(X)
+    expected = rnn.backward(np.ones((2, 5)))
+    rnn.forward(X)
+    rnn.use_fast_path = False
+    np.testing.assert_array_equal(rnn.backward(np.ones((2, 5))), expected)
+
+
+def test_pickle_drops_the_pass_but_keeps_the_model():
+    rnn = anyrnn.SimpleRNN(3, 5, random_state=0)
+    X = np.ones((2, 4, 3))
+    out = rnn.forward(X)
+    clone = pickle.loads(pickle.dumps(rnn))
+    assert clone._tape is None and clone._workspace == {}
+    np.testing.assert_array_equal(clone.forward(X), out)
+    with pytest.raises(RuntimeError, match="before forward"):
+        pickle.loads(pickle.dumps(rnn)).backward(np.ones((2, 5)))
