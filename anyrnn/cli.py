@@ -1,4 +1,4 @@
-"""Command line: ``python -m anyrnn demo | check``.
+"""Command line: ``python -m anyrnn demo | check | bench``.
 
 * ``demo`` trains :class:`anyrnn.ScratchSimpleRNNClassifier` on scikit-learn's handwritten
   digits (each 8×8 image read row by row: 8 steps × 8 features), prints the held-out
@@ -6,6 +6,9 @@
 * ``check`` runs the same small models on every available backend and prints the
   largest difference from NumPy in outputs and every gradient, in float64 and float32;
   it exits 1 if any backend disagrees beyond the test suite's tolerances.
+* ``bench`` times one forward + BPTT of a layer on a backend and prints the median time
+  and the achieved matmul GFLOP/s against the matmul peak measured in the same run. The
+  full comparison with PyTorch lives in the repository's ``benchmarks/`` harness.
 """
 
 from __future__ import annotations
@@ -150,6 +153,41 @@ def _check(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import SHAPES, anyrnn_step, flops, interleaved, matmul_peak
+
+    if args.shape in SHAPES:
+        shape = SHAPES[args.shape]
+    else:
+        try:
+            shape = tuple(int(v) for v in args.shape.split(","))
+            if len(shape) != 4 or min(shape) < 1:
+                raise ValueError
+        except ValueError:
+            print(
+                f"--shape must be S, M, L or four positive ints T,B,I,H; got {args.shape!r}",
+                file=sys.stderr,
+            )
+            return 2
+    if args.backend == "jax" and args.dtype == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # this process only
+    step = anyrnn_step(args.cell, shape, args.dtype, args.backend)
+    times = interleaved({"anyrnn": step}, repeats=args.repeats, warmup=2, settle=0.0)["anyrnn"]
+    median = float(np.median(times))
+    peak = matmul_peak(args.dtype, args.backend)
+    gf = flops(args.cell, *shape) / median / 1e9
+    T, B, I, H = shape  # noqa: E741
+    print(
+        f"{args.cell} T={T} batch={B} features={I} nodes={H} {args.dtype} on "
+        f"{step.layer.backend}: {1e3 * median:.2f} ms per forward + BPTT "
+        f"(median of {args.repeats}), {gf:.1f} GFLOP/s = {100 * gf / peak:.0f}% of the "
+        f"measured matmul peak ({peak:.0f} GFLOP/s)"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m anyrnn", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -170,7 +208,17 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     check = sub.add_parser("check", help="compare every available backend with NumPy")
     check.add_argument("--verbose", action="store_true", help="every quantity, not just the worst")
+    bench = sub.add_parser("bench", help="time forward + BPTT of one layer")
+    bench.add_argument("--cell", default="simple", choices=["simple", "lstm", "gru"])
+    bench.add_argument("--shape", default="M", help="S, M, L (as in benchmarks/) or T,B,I,H")
+    bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    bench.add_argument("--backend", default="numpy")
+    bench.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        if args.repeats < 1:
+            parser.error(f"--repeats must be at least 1; got {args.repeats}")
+        return _bench(args)
     if args.command == "demo":
         if args.epochs < 1:
             parser.error(f"--epochs must be at least 1; got {args.epochs}")

@@ -81,7 +81,7 @@ def _check_number(
     if ok and integer:
         ok = isinstance(value, numbers.Integral)
     if ok:
-        ok = math.isfinite(value) or high == math.inf and value == math.inf
+        ok = math.isfinite(value)
         ok = ok and (value > low if low_open else value >= low)
         ok = ok and (value < high if high_open else value <= high)
     if not ok:
@@ -228,6 +228,7 @@ class _RNNEstimator(BaseEstimator):
             idx_train = np.sort(idx_train)
         y_all = self._targets_on(backend, y_host)
         X_train, y_train = _take(xp, Xb, backend, idx_train), _take(xp, y_all, backend, idx_train)
+        X_val = None if idx_val is None else _take(xp, Xb, backend, idx_val)  # fixed: once
         n_train = X_train.shape[0]
 
         optimizer = make_optimizer(self.optimizer, self.lr, self.clip_norm)
@@ -276,9 +277,7 @@ class _RNNEstimator(BaseEstimator):
                 epoch_times.append(time.perf_counter() - t0)
                 postfix = {"loss": f"{epoch_loss:.4f}"}
                 if idx_val is not None:
-                    score = self._score_arrays(
-                        network, _take(xp, Xb, backend, idx_val), y_host[idx_val]
-                    )
+                    score = self._score_arrays(network, X_val, y_host[idx_val])
                     self.validation_scores_.append(score)
                     postfix["val"] = f"{score:.4f}"
                     if (

@@ -52,6 +52,13 @@ class RecurrentLayer(Layer):
         "go_backwards",
         "return_all_states",
     )
+    # every cell has these (settable, validated; gradients None until backward)
+    W_x = Parameter()
+    W_h = Parameter()
+    B = Parameter()
+    dW_x = Gradient("W_x")
+    dW_h = Gradient("W_h")
+    dB = Gradient("B")
 
     def __init__(
         self,
@@ -469,16 +476,35 @@ class SimpleRNN(RecurrentLayer):
     """
 
     _config_keys = RecurrentLayer._config_keys + ("activation",)
-    W_x = Parameter()
-    W_h = Parameter()
-    B = Parameter()
-    dW_x = Gradient("W_x")
-    dW_h = Gradient("W_h")
-    dB = Gradient("B")
 
-    def __init__(self, n_features: int, n_nodes: int, *, activation: str = "tanh", **kwargs: Any):
+    def __init__(
+        self,
+        n_features: int,
+        n_nodes: int,
+        *,
+        activation: str = "tanh",
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        return_all_states: bool = False,
+        backend: Any = "numpy",
+        device: Any = None,
+        dtype: Any = None,
+        random_state: Any = None,
+    ):
         self.activation = activation
-        super().__init__(n_features, n_nodes, **kwargs)
+        super().__init__(
+            n_features,
+            n_nodes,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            return_all_states=return_all_states,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+        )
 
     def _make_cell(self) -> Cell:
         return SimpleCell(self.activation)
@@ -501,13 +527,6 @@ class LSTM(RecurrentLayer):
     B : array of shape (4·n_nodes,)
     dW_x, dW_h, dB, dh0, dc0 : arrays
     """
-
-    W_x = Parameter()
-    W_h = Parameter()
-    B = Parameter()
-    dW_x = Gradient("W_x")
-    dW_h = Gradient("W_h")
-    dB = Gradient("B")
 
     def _make_cell(self) -> Cell:
         return LSTMCell()
@@ -552,17 +571,36 @@ class GRU(RecurrentLayer):
     """
 
     _config_keys = RecurrentLayer._config_keys + ("reset_after",)
-    W_x = Parameter()
-    W_h = Parameter()
-    B = Parameter()
-    dW_x = Gradient("W_x")
-    dW_h = Gradient("W_h")
-    dB = Gradient("B")
     dB_h = Gradient("B_h")
 
-    def __init__(self, n_features: int, n_nodes: int, *, reset_after: bool = True, **kwargs: Any):
+    def __init__(
+        self,
+        n_features: int,
+        n_nodes: int,
+        *,
+        reset_after: bool = True,
+        return_sequences: bool = False,
+        return_state: bool = False,
+        go_backwards: bool = False,
+        return_all_states: bool = False,
+        backend: Any = "numpy",
+        device: Any = None,
+        dtype: Any = None,
+        random_state: Any = None,
+    ):
         self.reset_after = reset_after
-        super().__init__(n_features, n_nodes, **kwargs)
+        super().__init__(
+            n_features,
+            n_nodes,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            return_all_states=return_all_states,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+        )
 
     def _make_cell(self) -> Cell:
         return GRUCell(self.reset_after)

@@ -225,6 +225,8 @@ def machine() -> dict[str, Any]:
         import threadpoolctl
 
         blas = [m for m in threadpoolctl.threadpool_info() if m.get("user_api") == "blas"]
+        # NumPy's own BLAS (scipy and torch may load others into the process)
+        blas.sort(key=lambda m: "numpy" not in m.get("filepath", ""))
         if blas:
             info["blas"] = (
                 f"{blas[0]['internal_api']} {blas[0]['version']} ({blas[0].get('architecture')}), {blas[0]['num_threads']} threads"

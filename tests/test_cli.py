@@ -42,3 +42,15 @@ def test_check_compares_every_backend(capsys):
 def test_module_entry_point():
     res = subprocess.run([sys.executable, "-m", "anyrnn", "--help"], capture_output=True, text=True)
     assert res.returncode == 0 and "demo" in res.stdout and "check" in res.stdout
+
+
+def test_bench_reports_time_and_gflops(capsys):
+    assert main(["bench", "--cell", "gru", "--shape", "4,3,2,5", "--repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "gru T=4 batch=3 features=2 nodes=5 float32 on numpy" in out
+    assert "ms per forward + BPTT" in out and "GFLOP/s" in out
+
+
+def test_bench_rejects_a_bad_shape(capsys):
+    assert main(["bench", "--shape", "4,3,2"]) == 2
+    assert "four positive ints" in capsys.readouterr().err

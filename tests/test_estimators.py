@@ -247,6 +247,7 @@ def test_wrong_feature_count_at_predict():
         ("cell", "transformer", ["transformer", "simple"]),
         ("n_nodes", 0, ["n_nodes", "0"]),
         ("lr", -1.0, ["lr", "-1.0"]),
+        ("lr", float("inf"), ["lr", "inf"]),
         ("batch_size", 2.5, ["batch_size", "2.5"]),
         ("epochs", 0, ["epochs", "0"]),
         ("validation_fraction", 1.0, ["validation_fraction", "1.0"]),
