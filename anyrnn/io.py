@@ -58,8 +58,9 @@ class ModelFileError(ValueError):
 def _registry() -> dict[str, type]:
     from . import estimators, recurrent
     from .dense import Dense
+    from .wrappers import Bidirectional, Stacked
 
-    classes: dict[str, type] = {"Dense": Dense}
+    classes: dict[str, type] = {"Dense": Dense, "Stacked": Stacked, "Bidirectional": Bidirectional}
     classes.update({cls.__name__: cls for cls in recurrent.CELLS.values()})
     for name in ("RNNClassifier", "RNNRegressor", "ScratchSimpleRNNClassifier"):
         classes[name] = getattr(estimators, name)
@@ -105,6 +106,85 @@ def _layer_config(layer: Any) -> dict:
     return {k: _json_value(v, k) for k, v in config.items()}
 
 
+_MAX_DEPTH = 4  # Stacked > Bidirectional > layer: a file cannot ask for deep nesting
+_MAX_LAYERS = 64
+
+
+def _leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """(array-name prefix, plain layer) for a layer, Bidirectional or Stacked."""
+    from .wrappers import Bidirectional, Stacked
+
+    if isinstance(obj, Stacked):
+        return [leaf for k, layer in enumerate(obj) for leaf in _leaves(layer, f"{prefix}{k}/")]
+    if isinstance(obj, Bidirectional):
+        return _leaves(obj.forward_layer, f"{prefix}forward/") + _leaves(
+            obj.backward_layer, f"{prefix}backward/"
+        )
+    return [(prefix, obj)]
+
+
+def _describe(obj: Any) -> dict:
+    """The architecture as JSON: a layer's config, or the containers' nesting."""
+    from .wrappers import Bidirectional, Stacked
+
+    if isinstance(obj, Stacked):
+        layers = [{"class": type(layer).__name__, "config": _describe(layer)} for layer in obj]
+        return {"dropout": obj.dropout, "layers": layers}
+    if isinstance(obj, Bidirectional):
+        return {
+            "merge_mode": obj.merge_mode,
+            "forward": {
+                "class": type(obj.forward_layer).__name__,
+                "config": _describe(obj.forward_layer),
+            },
+            "backward": {
+                "class": type(obj.backward_layer).__name__,
+                "config": _describe(obj.backward_layer),
+            },
+        }
+    return _layer_config(obj)
+
+
+def _build_layer(name: Any, config: Any, be: Any, depth: int, count: list | None = None) -> Any:
+    """Rebuild what :func:`_describe` wrote, checking every class name and shape of it."""
+    from . import recurrent
+    from .dense import Dense
+    from .wrappers import Bidirectional, Stacked
+
+    count = [0] if count is None else count
+    count[0] += 1
+    if depth > _MAX_DEPTH or count[0] > _MAX_LAYERS:
+        raise ValueError(
+            f"the architecture nests deeper than {_MAX_DEPTH} or has more than {_MAX_LAYERS} layers"
+        )
+    if not isinstance(config, dict):
+        raise ValueError(f"the config of a {name!r} is not an object")
+    plain = {"Dense": Dense, **{c.__name__: c for c in recurrent.CELLS.values()}}
+
+    def child(entry: Any) -> Any:
+        if not isinstance(entry, dict) or set(entry) != {"class", "config"}:
+            raise ValueError(f"a nested layer must be {{'class', 'config'}}; got {entry!r:.80}")
+        if entry["class"] not in plain and entry["class"] not in ("Bidirectional",):
+            raise ValueError(f"{entry['class']!r} cannot be nested here")
+        return _build_layer(entry["class"], entry["config"], be, depth + 1, count)
+
+    if name == "Stacked":
+        if set(config) != {"dropout", "layers"} or not isinstance(config["layers"], list):
+            raise ValueError("a Stacked config has exactly 'dropout' and a list of 'layers'")
+        return Stacked([child(e) for e in config["layers"]], dropout=config["dropout"])
+    if name == "Bidirectional":
+        if set(config) != {"merge_mode", "forward", "backward"}:
+            raise ValueError(
+                "a Bidirectional config has exactly 'merge_mode', 'forward', 'backward'"
+            )
+        return Bidirectional(
+            child(config["forward"]), config["merge_mode"], backward_layer=child(config["backward"])
+        )
+    if name not in plain:
+        raise ValueError(f"unknown layer class {name!r}")
+    return plain[name](**config, backend=be, dtype=be.dtype_name)
+
+
 def _contents(obj: Any) -> tuple[dict, dict[str, np.ndarray]]:
     """Header fields and host arrays of a layer or a fitted estimator."""
     registry = _registry()
@@ -139,9 +219,13 @@ def _contents(obj: Any) -> tuple[dict, dict[str, np.ndarray]]:
             arrays["classes_"] = classes
         backend = obj.network_.recurrent._backend
     else:
-        config = _layer_config(obj)
+        config = _describe(obj)
         state = {}
-        arrays = {name: to_numpy(v) for name, v in obj.params.items()}
+        arrays = {
+            f"{prefix}{name}": to_numpy(v)
+            for prefix, leaf in _leaves(obj)
+            for name, v in leaf.params.items()
+        }
         backend = obj._backend
     header = {
         "format": FORMAT_NAME,
@@ -253,7 +337,11 @@ def _expected_arrays(obj: Any, header: dict) -> dict[str, tuple[tuple[int, ...],
             for name, shape in layer.param_shapes().items():
                 out[f"{part}/{name}"] = (shape, dt)
         return out
-    return {name: (shape, dt) for name, shape in obj.param_shapes().items()}
+    return {
+        f"{prefix}{name}": (shape, dt)
+        for prefix, leaf in _leaves(obj)
+        for name, shape in leaf.param_shapes().items()
+    }
 
 
 def _rebuild(header: dict, backend: Any, device: Any) -> Any:
@@ -293,7 +381,7 @@ def _rebuild(header: dict, backend: Any, device: Any) -> Any:
             sequences = bool(state.get("_sequences", False))
             obj.network_ = obj._build(be, n_features, n_out, sequences, np.random.default_rng(0))
         else:
-            obj = cls(**config, backend=be, dtype=be.dtype_name)
+            obj = _build_layer(header["class"], config, be, depth=0)
     except ModelFileError:
         raise
     except Exception as exc:  # the config does not describe a valid object
@@ -420,5 +508,6 @@ def _load_from_zip(zf: zipfile.ZipFile, backend: Any, device: Any) -> Any:
                 {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(part + "/")}
             )
     else:
-        obj.set_params_from(arrays)
+        for prefix, leaf in _leaves(obj):
+            leaf.set_params_from({n: arrays[prefix + n] for n in leaf.param_shapes()})
     return obj

@@ -77,6 +77,12 @@ class _Container:
         for _, layer in self._named():
             layer.clear()
 
+    def save(self, path: Any) -> None:
+        """Save the architecture and every parameter (see :func:`anyrnn.load`)."""
+        from .io import save
+
+        save(self, path)
+
 
 def _check_plain(layer: Any, where: str) -> None:
     for flag in ("return_state", "return_all_states"):

@@ -354,3 +354,137 @@ def test_fuzz_corrupted_and_hostile_files(tmp_path):
     assert not os.path.exists(sentinel), "a hostile file ran code"
     assert rejected >= 50
     assert rejected + identical == len(variants)
+
+
+# ----------------------------------------------------------------------------- containers
+
+
+def _stack(**b):
+    return anyrnn.Stacked(
+        [
+            anyrnn.Bidirectional(
+                anyrnn.LSTM(3, 4, return_sequences=True, random_state=1, **b), "sum", random_state=2
+            ),
+            anyrnn.GRU(4, 2, reset_after=False, random_state=3, **b),
+        ],
+        dropout=0.25,
+    )
+
+
+def test_stacked_and_bidirectional_round_trip(tmp_path, backend):
+    obj = _stack(backend=backend.name, device=backend.device, dtype="float64")
+    obj.save(tmp_path / "s.npz")
+    again = anyrnn.load(tmp_path / "s.npz")
+    assert repr(again) == repr(obj)
+    np.testing.assert_array_equal(anyrnn.to_numpy(again.infer(X)), anyrnn.to_numpy(obj.infer(X)))
+    bi = obj[0]
+    bi.save(tmp_path / "b.npz")
+    assert anyrnn.to_numpy(anyrnn.load(tmp_path / "b.npz", backend="numpy").infer(X)).shape == (
+        6,
+        4,
+        4,
+    )
+
+
+def _container_file(tmp_path, mutate) -> bytes:
+    path = tmp_path / "s.npz"
+    _stack(dtype="float64").save(path)
+    header, arrays = _parts(path.read_bytes())
+    header, arrays = mutate(header, arrays)
+    return _craft(header, arrays)
+
+
+def _nest(depth):
+    """Bidirectional inside Bidirectional, ``depth`` deep (one chain: grows linearly)."""
+    leaf = {"class": "GRU", "config": {"n_features": 3, "n_nodes": 2}}
+    inner = leaf
+    for _ in range(depth):
+        inner = {
+            "class": "Bidirectional",
+            "config": {"merge_mode": "sum", "forward": inner, "backward": leaf},
+        }
+    return inner
+
+
+@pytest.mark.parametrize(
+    "name, mutate, words",
+    [
+        (
+            "nesting bomb",
+            lambda h, a: ({**h, "config": {"dropout": 0.0, "layers": [_nest(40)]}}, a),
+            ["nests deeper"],
+        ),
+        (
+            "too many layers",
+            lambda h, a: (
+                {
+                    **h,
+                    "config": {
+                        "dropout": 0.0,
+                        "layers": [
+                            {
+                                "class": "GRU",
+                                "config": {"n_features": 3, "n_nodes": 3, "return_sequences": True},
+                            }
+                        ]
+                        * 100,
+                    },
+                },
+                a,
+            ),
+            ["more than 64"],
+        ),
+        (
+            "nested Stacked",
+            lambda h, a: (
+                {
+                    **h,
+                    "config": {
+                        "dropout": 0.0,
+                        "layers": [{"class": "Stacked", "config": h["config"]}],
+                    },
+                },
+                a,
+            ),
+            ["cannot be nested"],
+        ),
+        (
+            "nested unknown class",
+            lambda h, a: (
+                {**h, "config": {"dropout": 0.0, "layers": [{"class": "os.system", "config": {}}]}},
+                a,
+            ),
+            ["cannot be nested"],
+        ),
+        (
+            "nested entry not an object",
+            lambda h, a: ({**h, "config": {"dropout": 0.0, "layers": [7]}}, a),
+            ["nested layer"],
+        ),
+        (
+            "extra config key",
+            lambda h, a: ({**h, "config": {**h["config"], "evil": 1}}, a),
+            ["exactly"],
+        ),
+        (
+            "layers not chaining",
+            lambda h, a: (
+                {**h, "config": {**h["config"], "layers": h["config"]["layers"][::-1]}},
+                a,
+            ),
+            ["valid Stacked"],
+        ),
+        (
+            "arrays of another architecture",
+            lambda h, a: (h, {k.replace("0/forward/", "0/fwd/"): v for k, v in a.items()}),
+            ["are not those"],
+        ),
+    ],
+)
+def test_hostile_container_files(tmp_path, name, mutate, words):
+    path = tmp_path / "bad.npz"
+    path.write_bytes(_container_file(tmp_path, mutate))
+    with pytest.raises(ModelFileError) as info:
+        anyrnn.load(path)
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
