@@ -462,7 +462,7 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
     device : optional
         Target device (default: the backend's default device).
     """
-    target = resolve_backend(backend, device, "float64" if backend != "jax" else "float32")
+    target = resolve_backend(backend, device)  # the float dtype is unused: x keeps its own
     xp = target.xp
     if target.owns(x):
         if array_api_compat.device(x) != target.device:
