@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _inplace_simple
+from . import _inplace_lstm, _inplace_simple
 from ._backend import to_numpy
 from ._layer import Gradient, Layer, Parameter, check_bool, check_positive_int
 from .cells.base import Cell
@@ -103,7 +103,8 @@ class RecurrentLayer(Layer):
         self._d_state0: tuple = ()
         #: Backend-specific fast paths (True by default): on NumPy, reused buffers for
         #: the scan's temporaries; for SimpleRNN on NumPy and CuPy, the in-place loop of
-        #: anyrnn._inplace_simple. False: the generic Array API path everywhere. Both
+        #: anyrnn._inplace_simple (and LSTM, _inplace_lstm). False: the generic Array API
+        #: path everywhere. Both
         #: give the same results (the tests compare them).
         self.use_fast_path = True
         self._workspace: dict = {}
@@ -113,8 +114,8 @@ class RecurrentLayer(Layer):
         return self._workspace if self.use_fast_path and self._backend.name == "numpy" else None
 
     def _inplace_module(self) -> Any:
-        """``numpy`` or ``cupy`` when the in-place SimpleRNN path applies, else None."""
-        if not self.use_fast_path or not isinstance(self._cell, SimpleCell):
+        """``numpy`` or ``cupy`` when an in-place path (SimpleRNN, LSTM) applies, else None."""
+        if not self.use_fast_path or not isinstance(self._cell, SimpleCell | LSTMCell):
             return None
         if self._backend.name == "numpy":
             return np
@@ -290,7 +291,7 @@ class RecurrentLayer(Layer):
             mask = None if mask is None else xp.flip(mask, axis=1)
         module = self._inplace_module()
         if module is not None and mask is None and not self.return_all_states:
-            return self._forward_inplace_simple(module, X, state0[0], keep_tape)
+            return self._forward_inplace(module, X, state0, keep_tape)
         workspace = self._fast_workspace()
         states, final, tape, caches = scan_forward(
             self._cell,
@@ -324,23 +325,38 @@ class RecurrentLayer(Layer):
             self._out_shape = tuple(out.shape)
         return result[0] if len(result) == 1 else result
 
-    def _forward_inplace_simple(self, m: Any, X: Any, h0: Any, keep_tape: bool) -> Any:
-        """The in-place NumPy/CuPy path of :mod:`anyrnn._inplace_simple` (same results)."""
-        if m is np:
-            hbuf, tape = _inplace_simple.forward(
-                m, self._cell.activation, self.params, X, h0, self._workspace
+    def _on_device(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` with this layer's CuPy device current (CuPy allocates there)."""
+        if self._backend.name != "cupy":
+            return fn(*args)
+        with self.device:
+            return fn(*args)
+
+    def _forward_inplace(self, m: Any, X: Any, state0: tuple, keep_tape: bool) -> Any:
+        """The in-place NumPy/CuPy paths (:mod:`anyrnn._inplace_simple`,
+        :mod:`anyrnn._inplace_lstm`); same results as the generic scan."""
+        if isinstance(self._cell, LSTMCell):
+            tape = self._on_device(
+                _inplace_lstm.forward, m, self.params, X, state0[0], state0[1], self._workspace
             )
+            bufs = (tape.hbuf, tape.cbuf)
         else:
-            with self.device:  # CuPy allocates on the current device
-                hbuf, tape = _inplace_simple.forward(
-                    m, self._cell.activation, self.params, X, h0, self._workspace
-                )
-        last = hbuf[-1].copy()  # outputs never alias the tape
+            hbuf, tape = self._on_device(
+                _inplace_simple.forward,
+                m,
+                self._cell.activation,
+                self.params,
+                X,
+                state0[0],
+                self._workspace,
+            )
+            bufs = (hbuf,)
+        finals = tuple(b[-1].copy() for b in bufs)  # outputs never alias the tape
         if self.return_sequences:
-            out = m.ascontiguousarray(hbuf[1:].transpose(1, 0, 2))
+            out = m.ascontiguousarray(bufs[0][1:].transpose(1, 0, 2))
         else:
-            out = last
-        result = (out, last) if self.return_state else out
+            out = finals[0]
+        result = (out,) + finals if self.return_state else out
         if keep_tape:
             self._tape = tape
             self._out_shape = tuple(out.shape)
@@ -402,15 +418,16 @@ class RecurrentLayer(Layer):
         else:
             d_hs = None
             d_final = (d_out if checked[0] is None else d_out + checked[0],) + tuple(checked[1:])
-        if isinstance(self._tape, _inplace_simple.SimpleTape):  # the path forward took
-            m = np if self._backend.name == "numpy" else _import_cupy()
-            args = (m, self._cell.activation, self._tape, d_hs, d_final[0], self._workspace)
-            if m is np:
-                dX, dh0, grads = _inplace_simple.backward(*args)
+        if isinstance(self._tape, _inplace_simple.SimpleTape | _inplace_lstm.LSTMTape):
+            m = np if self._backend.name == "numpy" else _import_cupy()  # as forward took
+            if isinstance(self._tape, _inplace_lstm.LSTMTape):
+                dX, d_state0, grads = self._on_device(
+                    _inplace_lstm.backward, m, self._tape, d_hs, *d_final, self._workspace
+                )
             else:
-                with self.device:
-                    dX, dh0, grads = _inplace_simple.backward(*args)
-            d_state0 = (dh0,)
+                args = (m, self._cell.activation, self._tape, d_hs, d_final[0], self._workspace)
+                dX, dh0, grads = self._on_device(_inplace_simple.backward, *args)
+                d_state0 = (dh0,)
         else:
             dX, d_state0, grads = scan_backward(
                 self._cell, self._tape, d_hs, d_final, xp=xp, workspace=self._fast_workspace()

@@ -66,13 +66,48 @@ def test_inplace_simple_rnn_equals_generic(backend, dtype, activation, options):
     assert type(generic._tape).__name__ == "Tape"
 
 
-@pytest.mark.parametrize("cls", [anyrnn.LSTM, anyrnn.GRU])
-def test_numpy_workspace_is_bit_identical_for_gated_cells(cls):
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_numpy_workspace_is_bit_identical_for_gru(reset_after):
     rng = np.random.default_rng(2)
     X = rng.normal(size=(4, 7, 3))
-    fast, generic = _pair(cls, "numpy", "float64", return_sequences=True)
+    fast, generic = _pair(
+        anyrnn.GRU, "numpy", "float64", return_sequences=True, reset_after=reset_after
+    )
     _compare(fast, generic, X, lambda s: np.ones(s), 0.0)
     assert fast._workspace and not generic._workspace
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"return_sequences": True},
+        {"go_backwards": True, "return_sequences": True},
+        {"return_state": True, "return_sequences": True},
+    ],
+    ids=["last", "sequences", "go_backwards", "return_state"],
+)
+def test_inplace_lstm_equals_generic(backend, dtype, options):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(4, 7, 3))
+    h0, c0 = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
+    fast, generic = _pair(anyrnn.LSTM, backend, dtype, **options)
+    fast.B = generic.B = np.linspace(-1, 1, 20)
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    out_f, out_g = fast.forward(X, h0, c0), generic.forward(X, h0, c0)
+    outs_f = out_f if isinstance(out_f, tuple) else (out_f,)
+    outs_g = out_g if isinstance(out_g, tuple) else (out_g,)
+    for a, b in zip(outs_f, outs_g):
+        assert rel_err(a, b) <= tol
+    d = rng.normal(size=outs_f[0].shape)
+    extra = [rng.normal(size=(4, 5)) for _ in outs_f[1:]]
+    assert rel_err(fast.backward(d, *extra), generic.backward(d, *extra)) <= tol
+    assert rel_err(fast.dh0, generic.dh0) <= tol and rel_err(fast.dc0, generic.dc0) <= tol
+    for k in generic.grads:
+        assert rel_err(fast.grads[k], generic.grads[k]) <= tol, k
+    assert type(fast._tape).__name__ == "LSTMTape" and type(generic._tape).__name__ == "Tape"
 
 
 def test_masks_and_all_states_take_the_generic_path():
