@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _inplace_lstm, _inplace_simple
+from . import _inplace
 from ._backend import to_numpy
 from ._layer import Gradient, Layer, Parameter, check_bool, check_positive_int
 from .cells.base import Cell
@@ -101,11 +101,11 @@ class RecurrentLayer(Layer):
         self._tape = None
         self._out_shape: tuple[int, ...] | None = None
         self._d_state0: tuple = ()
-        #: Backend-specific fast paths (True by default): on NumPy, reused buffers for
-        #: the scan's temporaries; for SimpleRNN on NumPy and CuPy, the in-place loop of
-        #: anyrnn._inplace_simple (and LSTM, _inplace_lstm). False: the generic Array API
-        #: path everywhere. Both
-        #: give the same results (the tests compare them).
+        #: Backend-specific fast paths (True by default): on NumPy and CuPy, the in-place
+        #: loops of anyrnn._inplace (SimpleRNN, LSTM, GRU with reset_after=True; no mask,
+        #: no return_all_states); on NumPy otherwise, reused buffers for the generic
+        #: scan's temporaries. False: the generic Array API path everywhere. Both give
+        #: the same results to rounding (the tests compare them).
         self.use_fast_path = True
         self._workspace: dict = {}
 
@@ -114,8 +114,8 @@ class RecurrentLayer(Layer):
         return self._workspace if self.use_fast_path and self._backend.name == "numpy" else None
 
     def _inplace_module(self) -> Any:
-        """``numpy`` or ``cupy`` when an in-place path (SimpleRNN, LSTM) applies, else None."""
-        if not self.use_fast_path or not isinstance(self._cell, SimpleCell | LSTMCell):
+        """``numpy`` or ``cupy`` when the in-place path applies to this cell, else None."""
+        if not self.use_fast_path or _inplace.kernel_for(self._cell) is None:
             return None
         if self._backend.name == "numpy":
             return np
@@ -333,29 +333,20 @@ class RecurrentLayer(Layer):
             return fn(*args)
 
     def _forward_inplace(self, m: Any, X: Any, state0: tuple, keep_tape: bool) -> Any:
-        """The in-place NumPy/CuPy paths (:mod:`anyrnn._inplace_simple`,
-        :mod:`anyrnn._inplace_lstm`); same results as the generic scan."""
-        if isinstance(self._cell, LSTMCell):
-            tape = self._on_device(
-                _inplace_lstm.forward, m, self.params, X, state0[0], state0[1], self._workspace
-            )
-            bufs = (tape.hbuf, tape.cbuf)
-        else:
-            hbuf, tape = self._on_device(
-                _inplace_simple.forward,
-                m,
-                self._cell.activation,
-                self.params,
-                X,
-                state0[0],
-                self._workspace,
-            )
-            bufs = (hbuf,)
-        finals = tuple(b[-1].copy() for b in bufs)  # outputs never alias the tape
-        if self.return_sequences:
-            out = m.ascontiguousarray(bufs[0][1:].transpose(1, 0, 2))
-        else:
+        """The in-place NumPy/CuPy path (:mod:`anyrnn._inplace`); the generic scan's results."""
+        kernel = _inplace.kernel_for(self._cell)
+        tape = self._on_device(_inplace.forward, m, kernel, self.params, X, state0, self._workspace)
+        bufs = tape.state_buffers()
+        finals = tuple(b[-1].copy() for b in bufs)  # final states never alias the tape
+        if not self.return_sequences:
             out = finals[0]
+        elif m is np:
+            # The states kept for backward, without a copy: a view the caller cannot
+            # write to (a write would corrupt the gradients). Copy it to change it.
+            out = bufs[0][1:].transpose(1, 0, 2)
+            out.flags.writeable = not keep_tape
+        else:
+            out = m.ascontiguousarray(bufs[0][1:].transpose(1, 0, 2))  # CuPy: no read-only views
         result = (out,) + finals if self.return_state else out
         if keep_tape:
             self._tape = tape
@@ -418,16 +409,11 @@ class RecurrentLayer(Layer):
         else:
             d_hs = None
             d_final = (d_out if checked[0] is None else d_out + checked[0],) + tuple(checked[1:])
-        if isinstance(self._tape, _inplace_simple.SimpleTape | _inplace_lstm.LSTMTape):
+        if isinstance(self._tape, _inplace.Tape):
             m = np if self._backend.name == "numpy" else _import_cupy()  # as forward took
-            if isinstance(self._tape, _inplace_lstm.LSTMTape):
-                dX, d_state0, grads = self._on_device(
-                    _inplace_lstm.backward, m, self._tape, d_hs, *d_final, self._workspace
-                )
-            else:
-                args = (m, self._cell.activation, self._tape, d_hs, d_final[0], self._workspace)
-                dX, dh0, grads = self._on_device(_inplace_simple.backward, *args)
-                d_state0 = (dh0,)
+            dX, d_state0, grads = self._on_device(
+                _inplace.backward, m, self._tape, d_hs, d_final, self._workspace
+            )
         else:
             dX, d_state0, grads = scan_backward(
                 self._cell, self._tape, d_hs, d_final, xp=xp, workspace=self._fast_workspace()

@@ -9,6 +9,7 @@ import pytest
 from conftest import rel_err
 
 import anyrnn
+from anyrnn import _inplace
 from anyrnn._backend import _status
 
 BACKENDS = [
@@ -62,23 +63,24 @@ def test_inplace_simple_rnn_equals_generic(backend, dtype, activation, options):
     fast, generic = _pair(anyrnn.SimpleRNN, backend, dtype, activation=activation, **options)
     tol = 1e-12 if dtype == "float64" else 1e-5
     _compare(fast, generic, X, lambda s: rng.normal(size=s), tol, h0=h0)
-    assert type(fast._tape).__name__ == "SimpleTape"  # the fast path really ran
-    assert type(generic._tape).__name__ == "Tape"
+    assert isinstance(fast._tape, _inplace.Tape)  # the fast path really ran
+    assert not isinstance(generic._tape, _inplace.Tape)
 
 
-@pytest.mark.parametrize("reset_after", [True, False])
-def test_numpy_workspace_is_bit_identical_for_gru(reset_after):
+def test_numpy_workspace_is_bit_identical_on_the_generic_scan():
+    """GRU with reset_after=False has no in-place kernel: the scan reuses NumPy buffers."""
     rng = np.random.default_rng(2)
     X = rng.normal(size=(4, 7, 3))
-    fast, generic = _pair(
-        anyrnn.GRU, "numpy", "float64", return_sequences=True, reset_after=reset_after
-    )
+    fast, generic = _pair(anyrnn.GRU, "numpy", "float64", return_sequences=True, reset_after=False)
     _compare(fast, generic, X, lambda s: np.ones(s), 0.0)
     assert fast._workspace and not generic._workspace
+    assert not isinstance(fast._tape, _inplace.Tape)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("cls", [anyrnn.LSTM, anyrnn.GRU], ids=["lstm", "gru"])
+@pytest.mark.parametrize("n_steps", [1, 7, 20])  # one chunk; chunks of 1 step; uneven chunks
 @pytest.mark.parametrize(
     "options",
     [
@@ -89,14 +91,18 @@ def test_numpy_workspace_is_bit_identical_for_gru(reset_after):
     ],
     ids=["last", "sequences", "go_backwards", "return_state"],
 )
-def test_inplace_lstm_equals_generic(backend, dtype, options):
+def test_inplace_gated_cells_equal_generic(backend, dtype, cls, n_steps, options):
     rng = np.random.default_rng(6)
-    X = rng.normal(size=(4, 7, 3))
-    h0, c0 = rng.normal(size=(4, 5)), rng.normal(size=(4, 5))
-    fast, generic = _pair(anyrnn.LSTM, backend, dtype, **options)
-    fast.B = generic.B = np.linspace(-1, 1, 20)
+    X = rng.normal(size=(4, n_steps, 3))
+    fast, generic = _pair(cls, backend, dtype, **options)
+    for name in fast.params:  # every bias nonzero, so a mixed-up gate column shows
+        if name.startswith("B"):
+            value = rng.uniform(-1, 1, size=tuple(fast.params[name].shape))
+            setattr(fast, name, value)
+            setattr(generic, name, value)
+    init = [rng.normal(size=(4, 5)) for _ in fast._cell.state_names]
     tol = 1e-12 if dtype == "float64" else 1e-5
-    out_f, out_g = fast.forward(X, h0, c0), generic.forward(X, h0, c0)
+    out_f, out_g = fast.forward(X, *init), generic.forward(X, *init)
     outs_f = out_f if isinstance(out_f, tuple) else (out_f,)
     outs_g = out_g if isinstance(out_g, tuple) else (out_g,)
     for a, b in zip(outs_f, outs_g):
@@ -104,25 +110,35 @@ def test_inplace_lstm_equals_generic(backend, dtype, options):
     d = rng.normal(size=outs_f[0].shape)
     extra = [rng.normal(size=(4, 5)) for _ in outs_f[1:]]
     assert rel_err(fast.backward(d, *extra), generic.backward(d, *extra)) <= tol
-    assert rel_err(fast.dh0, generic.dh0) <= tol and rel_err(fast.dc0, generic.dc0) <= tol
+    for name in fast._cell.state_names:
+        assert rel_err(getattr(fast, f"d{name}0"), getattr(generic, f"d{name}0")) <= tol
     for k in generic.grads:
         assert rel_err(fast.grads[k], generic.grads[k]) <= tol, k
-    assert type(fast._tape).__name__ == "LSTMTape" and type(generic._tape).__name__ == "Tape"
+    assert isinstance(fast._tape, _inplace.Tape)
+    assert not isinstance(generic._tape, _inplace.Tape)
 
 
 def test_masks_and_all_states_take_the_generic_path():
     fast, _ = _pair(anyrnn.SimpleRNN, "numpy", "float64", return_sequences=True)
     fast.forward(np.ones((2, 3, 3)), mask=np.array([[1, 1, 0], [1, 1, 1]], bool))
-    assert type(fast._tape).__name__ == "Tape"
+    assert not isinstance(fast._tape, _inplace.Tape)
 
 
-def test_outputs_do_not_alias_the_tape():
-    rnn = anyrnn.SimpleRNN(3, 5, return_sequences=True, dtype="float64", random_state=0)
+@pytest.mark.parametrize("cls", [anyrnn.SimpleRNN, anyrnn.LSTM, anyrnn.GRU])
+def test_outputs_cannot_corrupt_the_tape(cls):
+    """The sequence output is the kept states (no copy), so NumPy makes it read-only."""
+    layer = cls(3, 5, return_sequences=True, return_state=True, dtype="float64", random_state=0)
     X = np.random.default_rng(3).normal(size=(2, 4, 3))
-    out = rnn.forward(X)
-    expected = rnn.backward(np.ones_like(out))
-    out[...] = 1e6  # the user scribbles on the output
-    np.testing.assert_array_equal(rnn.backward(np.ones_like(out)), expected)
+    out, *finals = layer.forward(X)
+    expected = layer.backward(np.ones_like(out))
+    with pytest.raises(ValueError, match="read-only"):
+        out[...] = 1e6  # the user scribbles on the output
+    mine = out.copy()
+    mine[...] = 1e6  # a copy is the user's to change
+    for final in finals:  # final states are copies
+        final[...] = 1e6
+    np.testing.assert_array_equal(layer.backward(np.ones_like(out)), expected)
+    assert layer.infer(X)[0].flags.writeable  # infer keeps nothing: its output is writable
 
 
 def test_infer_between_forward_and_backward_changes_nothing():
