@@ -66,8 +66,9 @@ class _Simple:
     states = ("h",)
     has_u = False  # the recurrent pre-activation gradient is the input one
 
-    def __init__(self, activation: str):
+    def __init__(self, activation: str, fused: Any = None):
         self.activation = activation
+        self.fused = fused
 
     def forward_params(self, m: Any, p: dict) -> dict:
         return p
@@ -94,12 +95,15 @@ class _Simple:
     def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh, ws) -> None:
         (dh,) = carry
         h = hbuf[t + 1]
-        if self.activation == "tanh":
+        if self.fused is not None:
+            self.fused.simple_backward(h, dh, dzx, dh.dtype.type(1), self.activation == "tanh")
+        elif self.activation == "tanh":
             m.multiply(h, h, out=dzx)
             m.subtract(1, dzx, out=dzx)  # d tanh(a) = 1 - h^2
+            dzx *= dh  # da_t = dh_t ⊙ f'(a_t)
         else:
-            m.sign(h, out=dzx)  # d max(a, 0) = [a > 0] = sign(h), as h >= 0
-        dzx *= dh  # da_t = dh_t ⊙ f'(a_t)
+            m.greater(h, 0, out=dzx)  # d max(a, 0) = [a > 0] = [h > 0]
+            dzx *= dh
         m.matmul(dzx, bp["W_hT"], out=dh)  # dh_{t-1} = da_t·W_hᵀ
 
 
@@ -109,6 +113,9 @@ class _LSTM:
     n_gates = 4
     states = ("h", "c")
     has_u = False
+
+    def __init__(self, fused: Any = None):
+        self.fused = fused
 
     @staticmethod
     def _perm(m: Any, n: int) -> Any:
@@ -143,14 +150,18 @@ class _LSTM:
         m.matmul(hbuf[t], fp["W_h"], out=tmp)
         z += tmp  # z_t = x_t·W_x + B + h_{t-1}·W_h
         m.tanh(z, out=z)  # every gate in one call
-        _sigmoid_from_tanh_(z[:, : 3 * n])  # i, f, o
-        i, f, o, g = z[:, :n], z[:, n : 2 * n], z[:, 2 * n : 3 * n], z[:, 3 * n :]
         cbuf = store["cbuf"]
         c = cbuf[t + 1]
-        ig = tmp[:, :n]
-        m.multiply(f, cbuf[t], out=c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
-        m.multiply(i, g, out=ig)
-        c += ig
+        o = z[:, 2 * n : 3 * n]
+        if self.fused is not None:
+            self.fused.lstm_forward(z, cbuf[t], c, z.dtype.type(0.5))
+        else:
+            _sigmoid_from_tanh_(z[:, : 3 * n])  # i, f, o
+            i, f, g = z[:, :n], z[:, n : 2 * n], z[:, 3 * n :]
+            ig = tmp[:, :n]
+            m.multiply(f, cbuf[t], out=c)  # c_t = f ⊙ c_{t-1} + i ⊙ g
+            m.multiply(i, g, out=ig)
+            c += ig
         h = hbuf[t + 1]
         m.tanh(c, out=h)  # h_t = o ⊙ tanh(c_t)
         h *= o
@@ -162,10 +173,14 @@ class _LSTM:
         i, f, o, g = z[:, :n], z[:, n : 2 * n], z[:, 2 * n : 3 * n], z[:, 3 * n :]
         cbuf = store["cbuf"]
         tc = _buffer(m, ws, "b_tc", dh.shape, dh.dtype)
+        m.tanh(cbuf[t + 1], out=tc)  # recomputed rather than stored
+        if self.fused is not None:
+            self.fused.lstm_backward(z, cbuf[t], tc, dh, dc, dzx, dh.dtype.type(1))
+            m.matmul(dzx, bp["W_hT"], out=dh)  # dh_{t-1} = dz·W_hᵀ
+            return
         t1 = _buffer(m, ws, "b_t1", dh.shape, dh.dtype)
         t2 = _buffer(m, ws, "b_t2", dh.shape, dh.dtype)
         t3 = _buffer(m, ws, "b_t3", (dh.shape[0], 3 * n), dh.dtype)
-        m.tanh(cbuf[t + 1], out=tc)  # recomputed rather than stored
         m.multiply(dh, o, out=t1)  # dc_t += dh ⊙ o ⊙ (1 - tanh(c_t)^2)
         m.multiply(tc, tc, out=t2)
         m.subtract(1, t2, out=t2)
@@ -194,6 +209,9 @@ class _GRU:
     states = ("h",)
     has_u = True  # d/du differs from d/d(ax) in the n block (r ⊙ u[n])
 
+    def __init__(self, fused: Any = None):
+        self.fused = fused
+
     def backward_params(self, m: Any, p: dict) -> dict:
         return {"W_x": p["W_x"], "W_h": p["W_h"]}
 
@@ -216,6 +234,15 @@ class _GRU:
         n = z.shape[1] // 3
         u = _buffer(m, ws, "f_tmp", z.shape, z.dtype)
         m.matmul(hbuf[t], fp["W_h"], out=u)  # u_t = h_{t-1}·W_h + B_h
+        if self.fused is not None:
+            fused, half = self.fused, z.dtype.type(0.5)
+            u_n = store["u_n"][t]
+            fused.gru_forward_u(z, u, fp["B_h"], u_n)
+            m.tanh(z[:, : 2 * n], out=z[:, : 2 * n])
+            fused.gru_forward_gates(z, u_n, half)
+            m.tanh(z[:, 2 * n :], out=z[:, 2 * n :])
+            fused.gru_forward_h(z, hbuf[t], hbuf[t + 1])
+            return
         u += fp["B_h"]
         rz = z[:, : 2 * n]
         rz += u[:, : 2 * n]
@@ -239,9 +266,14 @@ class _GRU:
         n = z.shape[1] // 3
         r, zg, cand = z[:, :n], z[:, n : 2 * n], z[:, 2 * n :]
         u_n = store["u_n"][t]
+        tmp = _buffer(m, ws, "b_t3", dh.shape, dh.dtype)
+        if self.fused is not None:
+            self.fused.gru_backward(z, u_n, hbuf[t], dh, dzx, dzh, dh.dtype.type(1))
+            m.matmul(dzh, bp["W_hT"], out=tmp)
+            dh += tmp  # dh_{t-1} = dh ⊙ z + d_u·W_hᵀ
+            return
         omz = _buffer(m, ws, "b_t1", dh.shape, dh.dtype)
         t2 = _buffer(m, ws, "b_t2", dh.shape, dh.dtype)
-        tmp = _buffer(m, ws, "b_t3", dh.shape, dh.dtype)
         m.subtract(1, zg, out=omz)
         dn = dzx[:, 2 * n :]
         m.multiply(dh, omz, out=dn)  # d_cand = dh ⊙ (1 - z)
@@ -265,18 +297,21 @@ class _GRU:
         dh += tmp
 
 
-def kernel_for(cell: Any) -> Any:
-    """The in-place kernel of a cell, or None when the cell has none."""
+def kernel_for(cell: Any, fused: Any = None) -> Any:
+    """The in-place kernel of a cell, or None when the cell has none.
+
+    ``fused``: the compiled kernels of :mod:`anyrnn._fused` (NumPy only), or None.
+    """
     from .cells.gru import GRUCell
     from .cells.lstm import LSTMCell
     from .cells.simple import SimpleCell
 
     if isinstance(cell, SimpleCell):
-        return _Simple(cell.activation)
+        return _Simple(cell.activation, fused)
     if isinstance(cell, LSTMCell):
-        return _LSTM()
+        return _LSTM(fused)
     if isinstance(cell, GRUCell) and cell.reset_after:
-        return _GRU()
+        return _GRU(fused)
     return None
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _inplace
+from . import _fused, _inplace
 from ._backend import to_numpy
 from ._layer import Gradient, Layer, Parameter, check_bool, check_positive_int
 from .cells.base import Cell
@@ -334,7 +334,7 @@ class RecurrentLayer(Layer):
 
     def _forward_inplace(self, m: Any, X: Any, state0: tuple, keep_tape: bool) -> Any:
         """The in-place NumPy/CuPy path (:mod:`anyrnn._inplace`); the generic scan's results."""
-        kernel = _inplace.kernel_for(self._cell)
+        kernel = _inplace.kernel_for(self._cell, _fused.load() if m is np else None)
         tape = self._on_device(_inplace.forward, m, kernel, self.params, X, state0, self._workspace)
         bufs = tape.state_buffers()
         finals = tuple(b[-1].copy() for b in bufs)  # final states never alias the tape

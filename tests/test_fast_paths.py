@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pickle
+import sys
 
 import numpy as np
 import pytest
 from conftest import rel_err
 
 import anyrnn
-from anyrnn import _inplace
+from anyrnn import _fused, _inplace
 from anyrnn._backend import _status
 
 BACKENDS = [
@@ -21,6 +22,22 @@ BACKENDS = [
         ),
     ),
 ]
+
+
+@pytest.fixture(params=["fused", "numpy-ops"])
+def fused(request, monkeypatch):
+    """Run the in-place path with Numba's fused kernels and with NumPy ``out=`` calls."""
+    if request.param == "fused":
+        if _fused.load() is None:
+            pytest.skip("Numba is not installed (pip install anyrnn[fast])")
+        return True
+    monkeypatch.setattr(_fused, "load", lambda: None)
+    return False
+
+
+def _check_kernel(layer, backend, fused):
+    assert isinstance(layer._tape, _inplace.Tape)  # the fast path really ran
+    assert (layer._tape.kernel.fused is not None) == (fused and backend == "numpy")
 
 
 def _pair(cls, backend, dtype, **kw):
@@ -56,14 +73,14 @@ def _compare(fast, generic, X, d_out, tol, **fw):
     ],
     ids=["last", "sequences", "go_backwards", "return_state"],
 )
-def test_inplace_simple_rnn_equals_generic(backend, dtype, activation, options):
+def test_inplace_simple_rnn_equals_generic(backend, dtype, activation, options, fused):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(4, 7, 3))
     h0 = rng.normal(size=(4, 5))
     fast, generic = _pair(anyrnn.SimpleRNN, backend, dtype, activation=activation, **options)
     tol = 1e-12 if dtype == "float64" else 1e-5
     _compare(fast, generic, X, lambda s: rng.normal(size=s), tol, h0=h0)
-    assert isinstance(fast._tape, _inplace.Tape)  # the fast path really ran
+    _check_kernel(fast, backend, fused)
     assert not isinstance(generic._tape, _inplace.Tape)
 
 
@@ -91,7 +108,7 @@ def test_numpy_workspace_is_bit_identical_on_the_generic_scan():
     ],
     ids=["last", "sequences", "go_backwards", "return_state"],
 )
-def test_inplace_gated_cells_equal_generic(backend, dtype, cls, n_steps, options):
+def test_inplace_gated_cells_equal_generic(backend, dtype, cls, n_steps, options, fused):
     rng = np.random.default_rng(6)
     X = rng.normal(size=(4, n_steps, 3))
     fast, generic = _pair(cls, backend, dtype, **options)
@@ -114,7 +131,7 @@ def test_inplace_gated_cells_equal_generic(backend, dtype, cls, n_steps, options
         assert rel_err(getattr(fast, f"d{name}0"), getattr(generic, f"d{name}0")) <= tol
     for k in generic.grads:
         assert rel_err(fast.grads[k], generic.grads[k]) <= tol, k
-    assert isinstance(fast._tape, _inplace.Tape)
+    _check_kernel(fast, backend, fused)
     assert not isinstance(generic._tape, _inplace.Tape)
 
 
@@ -171,3 +188,8 @@ def test_pickle_drops_the_pass_but_keeps_the_model():
     np.testing.assert_array_equal(clone.forward(X), out)
     with pytest.raises(RuntimeError, match="before forward"):
         pickle.loads(pickle.dumps(rnn)).backward(np.ones((2, 5)))
+
+
+def test_without_numba_the_fused_kernels_are_absent(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
+    assert _fused.load.__wrapped__() is None
