@@ -268,6 +268,10 @@ class RecurrentLayer(Layer):
         -------
         out : array of shape (batch, n_nodes), or (batch, n_sequences, n_nodes) with
             ``return_sequences=True``
+            On NumPy, without a mask or ``return_all_states``, the sequence output of
+            ``forward`` is a read-only view of the states kept for backward (no copy;
+            writing into it would corrupt the gradients): copy it to change it.
+            ``infer``'s output is writable.
         Followed by the final state(s) with ``return_state=True`` and by a dict of
         per-step values with ``return_all_states=True``.
         """
