@@ -146,3 +146,143 @@ def load() -> SimpleNamespace | None:
         gru_backward=gru_backward,
         simple_backward=simple_backward,
     )
+
+
+_CUPY_KERNELS = {  # name: (in_params, out_params, body); raw arrays arrive flattened
+    "lstm_forward": (
+        "T c_prev, int64 nh",
+        "raw T z, T c",
+        """
+        const ptrdiff_t r = (i / nh) * 4 * nh + i % nh;
+        const T ig = (T)0.5 * z[r] + (T)0.5;
+        const T fg = (T)0.5 * z[r + nh] + (T)0.5;
+        z[r] = ig;
+        z[r + nh] = fg;
+        z[r + 2 * nh] = (T)0.5 * z[r + 2 * nh] + (T)0.5;
+        c = fg * c_prev + ig * z[r + 3 * nh];
+        """,
+    ),
+    "lstm_backward": (
+        "raw T z, T c_prev, T tc, T dh, int64 nh",
+        "T dc, raw T dz",
+        """
+        const ptrdiff_t r = (i / nh) * 4 * nh + i % nh;
+        const T ig = z[r], fg = z[r + nh], og = z[r + 2 * nh], gg = z[r + 3 * nh];
+        const T d_c = dc + dh * og * ((T)1 - tc * tc);
+        dz[r] = d_c * gg * (ig - ig * ig);
+        dz[r + nh] = d_c * c_prev * (fg - fg * fg);
+        dz[r + 2 * nh] = dh * tc * (og - og * og);
+        dz[r + 3 * nh] = d_c * ig * ((T)1 - gg * gg);
+        dc = d_c * fg;
+        """,
+    ),
+    "gru_forward_u": (
+        "raw T u, raw T b_h, int64 nh",
+        "raw T z, T u_n",
+        """
+        const ptrdiff_t j = i % nh, r = (i / nh) * 3 * nh + j;
+        z[r] = z[r] + (u[r] + b_h[j]);
+        z[r + nh] = z[r + nh] + (u[r + nh] + b_h[nh + j]);
+        u_n = u[r + 2 * nh] + b_h[2 * nh + j];
+        """,
+    ),
+    "gru_forward_gates": (
+        "T u_n, int64 nh",
+        "raw T z",
+        """
+        const ptrdiff_t r = (i / nh) * 3 * nh + i % nh;
+        const T rg = (T)0.5 * z[r] + (T)0.5;
+        z[r] = rg;
+        z[r + nh] = (T)0.5 * z[r + nh] + (T)0.5;
+        z[r + 2 * nh] = z[r + 2 * nh] + rg * u_n;
+        """,
+    ),
+    "gru_forward_h": (
+        "raw T z, T h_prev, int64 nh",
+        "T h",
+        """
+        const ptrdiff_t r = (i / nh) * 3 * nh + i % nh;
+        const T cand = z[r + 2 * nh];
+        h = cand + z[r + nh] * (h_prev - cand);
+        """,
+    ),
+    "gru_backward": (
+        "raw T z, T u_n, T h_prev, int64 nh",
+        "T dh, raw T dzx, raw T dzh",
+        """
+        const ptrdiff_t r = (i / nh) * 3 * nh + i % nh;
+        const T rg = z[r], zg = z[r + nh], cand = z[r + 2 * nh], d_h = dh;
+        const T d_n = d_h * ((T)1 - zg) * ((T)1 - cand * cand);
+        const T d_z = d_h * (h_prev - cand) * zg * ((T)1 - zg);
+        const T d_r = d_n * u_n * rg * ((T)1 - rg);
+        dzx[r] = d_r;
+        dzx[r + nh] = d_z;
+        dzx[r + 2 * nh] = d_n;
+        dzh[r] = d_r;
+        dzh[r + nh] = d_z;
+        dzh[r + 2 * nh] = d_n * rg;
+        dh = d_h * zg;
+        """,
+    ),
+    "simple_backward_tanh": ("T h, T dh", "T dz", "dz = dh * ((T)1 - h * h);"),
+    "simple_backward_relu": ("T h, T dh", "T dz", "dz = dh * (h > (T)0 ? (T)1 : (T)0);"),
+}
+
+
+@functools.cache
+def load_cupy() -> SimpleNamespace:
+    """The same kernels as CuPy ``ElementwiseKernel`` objects, one thread per (row, unit).
+
+    Compiled by CuPy on first use (``--fmad=false``: no contraction into FMA, as in the
+    generic path's separate operations). Every array they index by hand is contiguous
+    in the in-place path, and arrives flattened. Written without a GPU to run them on:
+    the tests run them where a GPU does.
+    """
+    import cupy
+
+    k = {
+        name: cupy.ElementwiseKernel(
+            inp, out, body, name=f"anyrnn_{name}", no_return=True, options=("--fmad=false",)
+        )
+        for name, (inp, out, body) in _CUPY_KERNELS.items()
+    }
+    return _elementwise_api(k)
+
+
+def _elementwise_api(k: dict) -> SimpleNamespace:
+    """The fused-kernel functions over elementwise kernels ``k`` called as CuPy calls
+    them (in_params, then out_params). The tests pass C++ builds of the same bodies."""
+
+    def flat(a):
+        return a.reshape(-1)
+
+    def lstm_forward(z, c_prev, c, half):
+        k["lstm_forward"](c_prev, c.shape[1], flat(z), c)
+
+    def lstm_backward(z, c_prev, tc, dh, dc, dz, one):
+        k["lstm_backward"](flat(z), c_prev, tc, dh, dh.shape[1], dc, flat(dz))
+
+    def gru_forward_u(z, u, b_h, u_n):
+        k["gru_forward_u"](flat(u), b_h, u_n.shape[1], flat(z), u_n)
+
+    def gru_forward_gates(z, u_n, half):
+        k["gru_forward_gates"](u_n, u_n.shape[1], flat(z))
+
+    def gru_forward_h(z, h_prev, h):
+        k["gru_forward_h"](flat(z), h_prev, h.shape[1], h)
+
+    def gru_backward(z, u_n, h_prev, dh, dzx, dzh, one):
+        k["gru_backward"](flat(z), u_n, h_prev, dh.shape[1], dh, flat(dzx), flat(dzh))
+
+    def simple_backward(h, dh, dz, one, tanh):
+        k["simple_backward_tanh" if tanh else "simple_backward_relu"](h, dh, dz)
+
+    return SimpleNamespace(
+        lstm_forward=lstm_forward,
+        lstm_backward=lstm_backward,
+        gru_forward_u=gru_forward_u,
+        gru_forward_gates=gru_forward_gates,
+        gru_forward_h=gru_forward_h,
+        gru_backward=gru_backward,
+        simple_backward=simple_backward,
+    )

@@ -25,10 +25,14 @@ What it stores, and where:
   scaling by 0.5 is exact in binary floating point); LSTM's gates are reordered to
   ``i, f, o, g`` inside the pass so the three sigmoids are adjacent.
 
+Between the matmuls and the ``tanh`` calls, each step's arithmetic runs either as one
+fused kernel per step and direction (:mod:`anyrnn._fused`: Numba on NumPy when installed,
+``ElementwiseKernel`` on CuPy) or, without them, as ``out=`` calls of NumPy or CuPy.
+
 Used on NumPy and CuPy for SimpleRNN, LSTM and GRU with ``reset_after=True`` (the
 default), when no mask is given and ``return_all_states`` is off; everything else takes
 the generic path. The tests require its results to equal the generic path's to
-rounding. The CuPy branch runs only where a GPU does.
+rounding, with and without the fused kernels. The CuPy branch runs only where a GPU does.
 """
 
 from __future__ import annotations
@@ -300,7 +304,8 @@ class _GRU:
 def kernel_for(cell: Any, fused: Any = None) -> Any:
     """The in-place kernel of a cell, or None when the cell has none.
 
-    ``fused``: the compiled kernels of :mod:`anyrnn._fused` (NumPy only), or None.
+    ``fused``: the fused kernels of :mod:`anyrnn._fused` (Numba's for NumPy, CuPy's
+    ``ElementwiseKernel`` objects for CuPy), or None for the ``out=`` calls.
     """
     from .cells.gru import GRUCell
     from .cells.lstm import LSTMCell

@@ -338,7 +338,7 @@ class RecurrentLayer(Layer):
 
     def _forward_inplace(self, m: Any, X: Any, state0: tuple, keep_tape: bool) -> Any:
         """The in-place NumPy/CuPy path (:mod:`anyrnn._inplace`); the generic scan's results."""
-        kernel = _inplace.kernel_for(self._cell, _fused.load() if m is np else None)
+        kernel = _inplace.kernel_for(self._cell, _fused.load() if m is np else _fused.load_cupy())
         tape = self._on_device(_inplace.forward, m, kernel, self.params, X, state0, self._workspace)
         bufs = tape.state_buffers()
         finals = tuple(b[-1].copy() for b in bufs)  # final states never alias the tape
