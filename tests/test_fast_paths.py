@@ -8,6 +8,8 @@ import sys
 import numpy as np
 import pytest
 from conftest import rel_err
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import anyrnn
 from anyrnn import _fused, _inplace
@@ -195,3 +197,28 @@ def test_pickle_drops_the_pass_but_keeps_the_model():
 def test_without_numba_the_fused_kernels_are_absent(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # import numba now raises ImportError
     assert _fused.load.__wrapped__() is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    cls=st.sampled_from([anyrnn.SimpleRNN, anyrnn.LSTM, anyrnn.GRU]),
+    batch=st.integers(1, 5),
+    n_steps=st.integers(1, 30),
+    n_features=st.integers(1, 4),
+    n_nodes=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_inplace_equals_generic_for_any_shape(cls, batch, n_steps, n_features, n_nodes, seed):
+    """Chunk boundaries, one-row batches, one-unit layers: the fused in-place path (or
+    its out= calls without Numba) still gives the generic scan's numbers."""
+    rng = np.random.default_rng(seed)
+    fast = cls(n_features, n_nodes, return_sequences=True, dtype="float64", random_state=seed)
+    generic = cls(n_features, n_nodes, return_sequences=True, dtype="float64", random_state=seed)
+    generic.use_fast_path = False
+    X = rng.normal(size=(batch, n_steps, n_features))
+    d = rng.normal(size=(batch, n_steps, n_nodes))
+    np.testing.assert_allclose(fast.forward(X), generic.forward(X), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(fast.backward(d), generic.backward(d), rtol=1e-11, atol=1e-12)
+    for k in generic.grads:
+        np.testing.assert_allclose(fast.grads[k], generic.grads[k], rtol=1e-11, atol=1e-12)
+    assert isinstance(fast._tape, _inplace.Tape)
