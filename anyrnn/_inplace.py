@@ -40,6 +40,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .cells.gru import GRUCell
+from .cells.lstm import LSTMCell
+from .cells.simple import SimpleCell
+
 __all__ = ["CHUNKS", "Tape", "forward", "backward", "kernel_for"]
 
 #: The reverse loop does its weight-gradient matmuls every ceil(T / CHUNKS) steps.
@@ -307,10 +311,6 @@ def kernel_for(cell: Any, fused: Any = None) -> Any:
     ``fused``: the fused kernels of :mod:`anyrnn._fused` (Numba's for NumPy, CuPy's
     ``ElementwiseKernel`` objects for CuPy), or None for the ``out=`` calls.
     """
-    from .cells.gru import GRUCell
-    from .cells.lstm import LSTMCell
-    from .cells.simple import SimpleCell
-
     if isinstance(cell, SimpleCell):
         return _Simple(cell.activation, fused)
     if isinstance(cell, LSTMCell):

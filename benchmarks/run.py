@@ -176,6 +176,7 @@ def memory_ratio(cell: str, shape: tuple, dtype: str) -> tuple[float, float]:
     """
     T, B, I, H = shape  # noqa: E741
     itemsize = np.dtype(dtype).itemsize
+    anyrnn_step(cell, (2, 2, 2, 2), dtype, "numpy")()  # compile any JIT kernels first
     tracemalloc.start()
     try:
         step = anyrnn_step(cell, shape, dtype, "numpy")
