@@ -1,4 +1,4 @@
-"""Fused elementwise steps for the in-place NumPy path, compiled with Numba when installed.
+"""Fused elementwise steps for the in-place path: Numba on NumPy, ElementwiseKernel on CuPy.
 
 NumPy runs one operation at a time: an LSTM step's gate arithmetic is about twenty passes
 over memory, each a Python call. These kernels do the arithmetic between the matmuls and
@@ -15,6 +15,7 @@ so float32 stays float32, and Numba does not contract ``a*b + c`` into an FMA wi
 
 Without Numba, :func:`load` returns None and the in-place path does the same arithmetic
 with NumPy ``out=`` calls; the tests run both and compare them with the generic path.
+:func:`load_cupy` gives the same functions as CuPy kernels (see its docstring).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-__all__ = ["load"]
+__all__ = ["load", "load_cupy"]
 
 
 @functools.cache
