@@ -23,7 +23,18 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-__all__ = ["load", "load_cupy"]
+__all__ = ["KERNELS", "load", "load_cupy"]
+
+#: The fused steps :func:`load` and :func:`load_cupy` provide, with the same signatures.
+KERNELS = (
+    "lstm_forward",
+    "lstm_backward",
+    "gru_forward_u",
+    "gru_forward_gates",
+    "gru_forward_h",
+    "gru_backward",
+    "simple_backward",
+)
 
 
 @functools.cache
@@ -138,15 +149,8 @@ def load() -> SimpleNamespace | None:
                 for j in range(n):
                     dzb[j] = dhb[j] * (one if hb[j] > 0 else zero)
 
-    return SimpleNamespace(
-        lstm_forward=lstm_forward,
-        lstm_backward=lstm_backward,
-        gru_forward_u=gru_forward_u,
-        gru_forward_gates=gru_forward_gates,
-        gru_forward_h=gru_forward_h,
-        gru_backward=gru_backward,
-        simple_backward=simple_backward,
-    )
+    defined = locals()
+    return SimpleNamespace(**{name: defined[name] for name in KERNELS})
 
 
 _CUPY_KERNELS = {  # name: (in_params, out_params, body); raw arrays arrive flattened
@@ -278,12 +282,5 @@ def _elementwise_api(k: dict) -> SimpleNamespace:
     def simple_backward(h, dh, dz, one, tanh):
         k["simple_backward_tanh" if tanh else "simple_backward_relu"](h, dh, dz)
 
-    return SimpleNamespace(
-        lstm_forward=lstm_forward,
-        lstm_backward=lstm_backward,
-        gru_forward_u=gru_forward_u,
-        gru_forward_gates=gru_forward_gates,
-        gru_forward_h=gru_forward_h,
-        gru_backward=gru_backward,
-        simple_backward=simple_backward,
-    )
+    defined = locals()
+    return SimpleNamespace(**{name: defined[name] for name in KERNELS})

@@ -40,6 +40,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ._backend import reuse_buffer
 from .cells.gru import GRUCell
 from .cells.lstm import LSTMCell
 from .cells.simple import SimpleCell
@@ -48,14 +49,6 @@ __all__ = ["CHUNKS", "Tape", "forward", "backward", "kernel_for"]
 
 #: The reverse loop does its weight-gradient matmuls every ceil(T / CHUNKS) steps.
 CHUNKS = 8
-
-
-def _buffer(m: Any, workspace: dict, key: str, shape: tuple, dtype: Any) -> Any:
-    """A scratch buffer kept between calls (never returned to the caller)."""
-    buf = workspace.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = workspace[key] = m.empty(shape, dtype=dtype)
-    return buf
 
 
 def _sigmoid_from_tanh_(z: Any) -> None:
@@ -67,19 +60,24 @@ def _sigmoid_from_tanh_(z: Any) -> None:
 # ----------------------------------------------------------------------------- kernels
 
 
-class _Simple:
-    """``h_t = f(x_t·W_x + h_{t-1}·W_h + B)``, f = tanh or relu."""
+class _Kernel:
+    """What every cell's in-place kernel has; the subclasses hold the equations.
+
+    ``fused`` is set by the layer: the kernels of :mod:`anyrnn._fused` (Numba's for NumPy,
+    CuPy's ``ElementwiseKernel`` objects for CuPy), or None for the ``out=`` calls.
+    """
 
     n_gates = 1
-    states = ("h",)
-    has_u = False  # the recurrent pre-activation gradient is the input one
+    has_u = False  # True when d/du (the recurrent side) differs from d/d(ax)
+    state_keys: tuple = ()  # store keys of the (T+1, batch, n) states besides h
+    backward_scratch: dict = {}  # (batch, width·n) buffers of the reverse step's out= calls
 
-    def __init__(self, activation: str, fused: Any = None):
-        self.activation = activation
-        self.fused = fused
+    def __init__(self) -> None:
+        self.fused: Any = None
 
     def forward_params(self, m: Any, p: dict) -> dict:
-        return p
+        """A fresh dict of what the forward steps use (the loop adds its scratch to it)."""
+        return dict(p)
 
     def backward_params(self, m: Any, p: dict) -> dict:
         return {"W_x": p["W_x"], "W_h": p["W_h"]}
@@ -87,25 +85,33 @@ class _Simple:
     def public_grads(self, m: Any, grads: dict, n: int) -> dict:
         return grads
 
+
+class _Simple(_Kernel):
+    """``h_t = f(x_t·W_x + h_{t-1}·W_h + B)``, f = tanh or relu."""
+
+    def __init__(self, activation: str):
+        super().__init__()
+        self.tanh = activation == "tanh"
+
     def alloc(self, m: Any, T: int, B: int, n: int, dtype: Any, hbuf: Any) -> tuple[dict, Any]:
         return {}, hbuf[1:]  # the projection goes where the states will be
 
-    def step(self, m: Any, fp: dict, store: dict, hbuf: Any, t: int, ws: dict) -> None:
+    def step(self, m: Any, fp: dict, store: dict, hbuf: Any, t: int) -> None:
         a = hbuf[t + 1]  # holds x_t·W_x + B
-        tmp = _buffer(m, ws, "f_tmp", a.shape, a.dtype)
+        tmp = fp["tmp"]
         m.matmul(hbuf[t], fp["W_h"], out=tmp)
         a += tmp  # a_t = x_t·W_x + B + h_{t-1}·W_h
-        if self.activation == "tanh":
+        if self.tanh:
             m.tanh(a, out=a)
         else:
             m.maximum(a, 0, out=a)
 
-    def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh, ws) -> None:
+    def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh) -> None:
         (dh,) = carry
         h = hbuf[t + 1]
         if self.fused is not None:
-            self.fused.simple_backward(h, dh, dzx, dh.dtype.type(1), self.activation == "tanh")
-        elif self.activation == "tanh":
+            self.fused.simple_backward(h, dh, dzx, bp["one"], self.tanh)
+        elif self.tanh:
             m.multiply(h, h, out=dzx)
             m.subtract(1, dzx, out=dzx)  # d tanh(a) = 1 - h^2
             dzx *= dh  # da_t = dh_t ⊙ f'(a_t)
@@ -115,15 +121,12 @@ class _Simple:
         m.matmul(dzx, bp["W_hT"], out=dh)  # dh_{t-1} = da_t·W_hᵀ
 
 
-class _LSTM:
+class _LSTM(_Kernel):
     """LSTM, gates reordered to ``i, f, o, g`` inside the pass (public order i, f, g, o)."""
 
     n_gates = 4
-    states = ("h", "c")
-    has_u = False
-
-    def __init__(self, fused: Any = None):
-        self.fused = fused
+    state_keys = ("cbuf",)
+    backward_scratch = {"tc": 1, "t1": 1, "t2": 1, "t3": 3}
 
     @staticmethod
     def _perm(m: Any, n: int) -> Any:
@@ -151,10 +154,10 @@ class _LSTM:
         cbuf = m.empty((T + 1, B, n), dtype=dtype)
         return {"gates": gates, "cbuf": cbuf}, gates
 
-    def step(self, m: Any, fp: dict, store: dict, hbuf: Any, t: int, ws: dict) -> None:
+    def step(self, m: Any, fp: dict, store: dict, hbuf: Any, t: int) -> None:
         z = store["gates"][t]  # holds x_t·W_x + B (sigmoid columns halved)
         n = z.shape[1] // 4
-        tmp = _buffer(m, ws, "f_tmp", z.shape, z.dtype)
+        tmp = fp["tmp"]
         m.matmul(hbuf[t], fp["W_h"], out=tmp)
         z += tmp  # z_t = x_t·W_x + B + h_{t-1}·W_h
         m.tanh(z, out=z)  # every gate in one call
@@ -162,7 +165,7 @@ class _LSTM:
         c = cbuf[t + 1]
         o = z[:, 2 * n : 3 * n]
         if self.fused is not None:
-            self.fused.lstm_forward(z, cbuf[t], c, z.dtype.type(0.5))
+            self.fused.lstm_forward(z, cbuf[t], c, fp["half"])
         else:
             _sigmoid_from_tanh_(z[:, : 3 * n])  # i, f, o
             i, f, g = z[:, :n], z[:, n : 2 * n], z[:, 3 * n :]
@@ -174,21 +177,19 @@ class _LSTM:
         m.tanh(c, out=h)  # h_t = o ⊙ tanh(c_t)
         h *= o
 
-    def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh, ws) -> None:
+    def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh) -> None:
         dh, dc = carry
         z = store["gates"][t]
         n = z.shape[1] // 4
         i, f, o, g = z[:, :n], z[:, n : 2 * n], z[:, 2 * n : 3 * n], z[:, 3 * n :]
         cbuf = store["cbuf"]
-        tc = _buffer(m, ws, "b_tc", dh.shape, dh.dtype)
+        tc = bp["tc"]
         m.tanh(cbuf[t + 1], out=tc)  # recomputed rather than stored
         if self.fused is not None:
-            self.fused.lstm_backward(z, cbuf[t], tc, dh, dc, dzx, dh.dtype.type(1))
+            self.fused.lstm_backward(z, cbuf[t], tc, dh, dc, dzx, bp["one"])
             m.matmul(dzx, bp["W_hT"], out=dh)  # dh_{t-1} = dz·W_hᵀ
             return
-        t1 = _buffer(m, ws, "b_t1", dh.shape, dh.dtype)
-        t2 = _buffer(m, ws, "b_t2", dh.shape, dh.dtype)
-        t3 = _buffer(m, ws, "b_t3", (dh.shape[0], 3 * n), dh.dtype)
+        t1, t2, t3 = bp["t1"], bp["t2"], bp["t3"]
         m.multiply(dh, o, out=t1)  # dc_t += dh ⊙ o ⊙ (1 - tanh(c_t)^2)
         m.multiply(tc, tc, out=t2)
         m.subtract(1, t2, out=t2)
@@ -210,18 +211,12 @@ class _LSTM:
         m.matmul(dzx, bp["W_hT"], out=dh)  # dh_{t-1} = dz·W_hᵀ
 
 
-class _GRU:
+class _GRU(_Kernel):
     """GRU with ``reset_after=True``, gate order ``r, z, n``."""
 
     n_gates = 3
-    states = ("h",)
     has_u = True  # d/du differs from d/d(ax) in the n block (r ⊙ u[n])
-
-    def __init__(self, fused: Any = None):
-        self.fused = fused
-
-    def backward_params(self, m: Any, p: dict) -> dict:
-        return {"W_x": p["W_x"], "W_h": p["W_h"]}
+    backward_scratch = {"t1": 1, "t2": 1, "t3": 1}
 
     def forward_params(self, m: Any, p: dict) -> dict:
         n = p["W_h"].shape[0]
@@ -229,25 +224,22 @@ class _GRU:
         scale[: 2 * n] = 0.5  # r, z: σ(z) = 0.5·tanh(0.5 z) + 0.5
         return {k: p[k] * scale for k in ("W_x", "W_h", "B", "B_h")}
 
-    def public_grads(self, m: Any, grads: dict, n: int) -> dict:
-        return grads
-
     def alloc(self, m: Any, T: int, B: int, n: int, dtype: Any, hbuf: Any) -> tuple[dict, Any]:
         gates = m.empty((T, B, 3 * n), dtype=dtype)
         u_n = m.empty((T, B, n), dtype=dtype)
         return {"gates": gates, "u_n": u_n}, gates
 
-    def step(self, m: Any, fp: dict, store: dict, hbuf: Any, t: int, ws: dict) -> None:
+    def step(self, m: Any, fp: dict, store: dict, hbuf: Any, t: int) -> None:
         z = store["gates"][t]  # holds a_t = x_t·W_x + B (r, z columns halved)
         n = z.shape[1] // 3
-        u = _buffer(m, ws, "f_tmp", z.shape, z.dtype)
+        u = fp["tmp"]
         m.matmul(hbuf[t], fp["W_h"], out=u)  # u_t = h_{t-1}·W_h + B_h
         if self.fused is not None:
-            fused, half = self.fused, z.dtype.type(0.5)
+            fused = self.fused
             u_n = store["u_n"][t]
             fused.gru_forward_u(z, u, fp["B_h"], u_n)
             m.tanh(z[:, : 2 * n], out=z[:, : 2 * n])
-            fused.gru_forward_gates(z, u_n, half)
+            fused.gru_forward_gates(z, u_n, fp["half"])
             m.tanh(z[:, 2 * n :], out=z[:, 2 * n :])
             fused.gru_forward_h(z, hbuf[t], hbuf[t + 1])
             return
@@ -268,20 +260,19 @@ class _GRU:
         h *= zg
         h += cand
 
-    def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh, ws) -> None:
+    def step_backward(self, m, bp, store, hbuf, t, carry, dzx, dzh) -> None:
         (dh,) = carry
         z = store["gates"][t]
         n = z.shape[1] // 3
         r, zg, cand = z[:, :n], z[:, n : 2 * n], z[:, 2 * n :]
         u_n = store["u_n"][t]
-        tmp = _buffer(m, ws, "b_t3", dh.shape, dh.dtype)
+        tmp = bp["t3"]
         if self.fused is not None:
-            self.fused.gru_backward(z, u_n, hbuf[t], dh, dzx, dzh, dh.dtype.type(1))
+            self.fused.gru_backward(z, u_n, hbuf[t], dh, dzx, dzh, bp["one"])
             m.matmul(dzh, bp["W_hT"], out=tmp)
             dh += tmp  # dh_{t-1} = dh ⊙ z + d_u·W_hᵀ
             return
-        omz = _buffer(m, ws, "b_t1", dh.shape, dh.dtype)
-        t2 = _buffer(m, ws, "b_t2", dh.shape, dh.dtype)
+        omz, t2 = bp["t1"], bp["t2"]
         m.subtract(1, zg, out=omz)
         dn = dzx[:, 2 * n :]
         m.multiply(dh, omz, out=dn)  # d_cand = dh ⊙ (1 - z)
@@ -305,18 +296,14 @@ class _GRU:
         dh += tmp
 
 
-def kernel_for(cell: Any, fused: Any = None) -> Any:
-    """The in-place kernel of a cell, or None when the cell has none.
-
-    ``fused``: the fused kernels of :mod:`anyrnn._fused` (Numba's for NumPy, CuPy's
-    ``ElementwiseKernel`` objects for CuPy), or None for the ``out=`` calls.
-    """
+def kernel_for(cell: Any) -> _Kernel | None:
+    """A new in-place kernel for a cell (its ``fused`` unset), or None when it has none."""
     if isinstance(cell, SimpleCell):
-        return _Simple(cell.activation, fused)
+        return _Simple(cell.activation)
     if isinstance(cell, LSTMCell):
-        return _LSTM(fused)
+        return _LSTM()
     if isinstance(cell, GRUCell) and cell.reset_after:
-        return _GRU(fused)
+        return _GRU()
     return None
 
 
@@ -334,7 +321,7 @@ class Tape:
 
     def state_buffers(self) -> tuple:
         """(T+1, batch, n_nodes) buffers of every state, in the cell's state order."""
-        return (self.hbuf,) + ((self.store["cbuf"],) if "cbuf" in self.store else ())
+        return (self.hbuf,) + tuple(self.store[k] for k in self.kernel.state_keys)
 
 
 def forward(m: Any, kernel: Any, p: dict, X: Any, state0: tuple, workspace: dict) -> Tape:
@@ -343,6 +330,8 @@ def forward(m: Any, kernel: Any, p: dict, X: Any, state0: tuple, workspace: dict
     n = state0[0].shape[1]
     dtype = X.dtype
     fp = kernel.forward_params(m, p)
+    fp["tmp"] = reuse_buffer(m, workspace, "f_tmp", (batch, kernel.n_gates * n), dtype)
+    fp["half"] = dtype.type(0.5)
     x2 = m.ascontiguousarray(X.transpose(1, 0, 2)).reshape(n_steps * batch, n_features)
     hbuf = m.empty((n_steps + 1, batch, n), dtype=dtype)
     store, proj = kernel.alloc(m, n_steps, batch, n, dtype, hbuf)
@@ -352,7 +341,7 @@ def forward(m: Any, kernel: Any, p: dict, X: Any, state0: tuple, workspace: dict
     for buf, s0 in zip(tape.state_buffers(), state0):
         buf[0] = s0
     for t in range(n_steps):
-        kernel.step(m, fp, store, hbuf, t, workspace)
+        kernel.step(m, fp, store, hbuf, t)
     return tape
 
 
@@ -371,14 +360,19 @@ def backward(
     gn = kernel.n_gates * n
     bp = kernel.backward_params(m, p)
     bp["W_hT"] = m.ascontiguousarray(bp["W_h"].T)  # once per pass: faster than a view
+    bp["one"] = dtype.type(1)
+    for key, width in kernel.backward_scratch.items():
+        bp[key] = reuse_buffer(m, workspace, "b_" + key, (batch, width * n), dtype)
     W_xT = bp["W_x"].T
     carry = tuple(
         m.zeros((batch, n), dtype) if d is None else m.array(d, dtype=dtype) for d in d_last
     )
     d_hs_tm = None if d_hs is None else d_hs.transpose(1, 0, 2)
     chunk = -(-n_steps // CHUNKS)
-    dzx_buf = _buffer(m, workspace, "dzx", (chunk, batch, gn), dtype)
-    dzh_buf = _buffer(m, workspace, "dzh", (chunk, batch, gn), dtype) if kernel.has_u else dzx_buf
+    dzx_buf = reuse_buffer(m, workspace, "dzx", (chunk, batch, gn), dtype)
+    dzh_buf = (
+        reuse_buffer(m, workspace, "dzh", (chunk, batch, gn), dtype) if kernel.has_u else dzx_buf
+    )
     x_rows = hbuf[:-1].reshape(n_steps * batch, n)  # h_{t-1} of every step
     dX2 = m.empty((n_steps * batch, n_features), dtype=dtype)
     grads: dict = {}
@@ -388,7 +382,7 @@ def backward(
         if key not in grads:
             grads[key] = a.T @ b
         else:
-            tmp = _buffer(m, workspace, "acc_" + key, grads[key].shape, dtype)
+            tmp = reuse_buffer(m, workspace, "acc_" + key, grads[key].shape, dtype)
             m.matmul(a.T, b, out=tmp)
             grads[key] += tmp
 
@@ -403,9 +397,7 @@ def backward(
             if d_hs_tm is not None:
                 carry[0][...] += d_hs_tm[t]  # dh_t = (from the output) + (from step t+1)
             k = t - t0
-            kernel.step_backward(
-                m, bp, tape.store, hbuf, t, carry, dzx_buf[k], dzh_buf[k], workspace
-            )
+            kernel.step_backward(m, bp, tape.store, hbuf, t, carry, dzx_buf[k], dzh_buf[k])
         rows = slice(t0 * batch, t1 * batch)
         dzx = dzx_buf[: t1 - t0].reshape((t1 - t0) * batch, gn)
         dzh = dzh_buf[: t1 - t0].reshape((t1 - t0) * batch, gn)

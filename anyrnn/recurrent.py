@@ -113,15 +113,19 @@ class RecurrentLayer(Layer):
         """Reused buffers of the NumPy fast paths (None: take the generic path)."""
         return self._workspace if self.use_fast_path and self._backend.name == "numpy" else None
 
-    def _inplace_module(self) -> Any:
-        """``numpy`` or ``cupy`` when the in-place path applies to this cell, else None."""
-        if not self.use_fast_path or _inplace.kernel_for(self._cell) is None:
+    def _inplace_plan(self) -> tuple[Any, Any] | None:
+        """``(module, kernel)`` when the in-place path applies (module ``numpy`` or
+        ``cupy``, the kernel with its fused kernels set), else None."""
+        if not self.use_fast_path or self._backend.name not in ("numpy", "cupy"):
+            return None
+        kernel = _inplace.kernel_for(self._cell)
+        if kernel is None:
             return None
         if self._backend.name == "numpy":
-            return np
-        if self._backend.name == "cupy":
-            return _import_cupy()
-        return None
+            m, kernel.fused = np, _fused.load()
+        else:
+            m, kernel.fused = _import_cupy(), _fused.load_cupy()
+        return m, kernel
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -293,9 +297,9 @@ class RecurrentLayer(Layer):
         if self.go_backwards:
             X = xp.flip(X, axis=1)
             mask = None if mask is None else xp.flip(mask, axis=1)
-        module = self._inplace_module()
-        if module is not None and mask is None and not self.return_all_states:
-            return self._forward_inplace(module, X, state0, keep_tape)
+        plan = None if mask is not None or self.return_all_states else self._inplace_plan()
+        if plan is not None:
+            return self._forward_inplace(*plan, X, state0, keep_tape)
         workspace = self._fast_workspace()
         states, final, tape, caches = scan_forward(
             self._cell,
@@ -336,9 +340,8 @@ class RecurrentLayer(Layer):
         with self.device:
             return fn(*args)
 
-    def _forward_inplace(self, m: Any, X: Any, state0: tuple, keep_tape: bool) -> Any:
+    def _forward_inplace(self, m: Any, kernel: Any, X: Any, state0: tuple, keep_tape: bool) -> Any:
         """The in-place NumPy/CuPy path (:mod:`anyrnn._inplace`); the generic scan's results."""
-        kernel = _inplace.kernel_for(self._cell, _fused.load() if m is np else _fused.load_cupy())
         tape = self._on_device(_inplace.forward, m, kernel, self.params, X, state0, self._workspace)
         bufs = tape.state_buffers()
         finals = tuple(b[-1].copy() for b in bufs)  # final states never alias the tape

@@ -35,16 +35,10 @@ from typing import Any
 
 import numpy as np
 
+from ._backend import reuse_buffer
 from .cells.base import Cell
 
 __all__ = ["Tape", "scan_forward", "scan_backward"]
-
-
-def _buffer(workspace: dict, key: str, shape: tuple, like: Any) -> Any:
-    buf = workspace.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != like.dtype:
-        buf = workspace[key] = np.empty(shape, dtype=like.dtype)
-    return buf
 
 
 def _stack(arrays: list, *, xp: Any, workspace: dict | None, key: str) -> Any:
@@ -52,7 +46,7 @@ def _stack(arrays: list, *, xp: Any, workspace: dict | None, key: str) -> Any:
     if workspace is None:
         return xp.stack(arrays, axis=0)
     shape = (len(arrays),) + tuple(arrays[0].shape)
-    return np.stack(arrays, axis=0, out=_buffer(workspace, key, shape, arrays[0]))
+    return np.stack(arrays, axis=0, out=reuse_buffer(np, workspace, key, shape, arrays[0].dtype))
 
 
 def _project(cell: Cell, q: dict, x2: Any, *, xp: Any, workspace: dict | None) -> Any:
@@ -60,7 +54,7 @@ def _project(cell: Cell, q: dict, x2: Any, *, xp: Any, workspace: dict | None) -
     if workspace is None or type(cell).project is not Cell.project:
         return cell.project(q, x2, xp=xp)
     w = q["W_x"]
-    out = _buffer(workspace, "ax", (x2.shape[0], w.shape[1]), w)
+    out = reuse_buffer(np, workspace, "ax", (x2.shape[0], w.shape[1]), w.dtype)
     np.matmul(x2, w, out=out)
     return np.add(out, q["B"], out=out)
 

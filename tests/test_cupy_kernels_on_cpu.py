@@ -118,6 +118,10 @@ CALLS = {  # name: (shapes of the arguments in units of (B, n); which are writte
 }
 
 
+def test_every_fused_kernel_is_checked_here():
+    assert set(CALLS) == set(_fused.KERNELS)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(CALLS) + ["simple_backward_relu"])
 def test_cupy_kernel_bodies_equal_the_numba_kernels(cpu_kernels, numba_kernels, name, dtype):
