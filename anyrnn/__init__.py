@@ -5,8 +5,8 @@ NumPy, CuPy, PyTorch, JAX and array-api-strict; the backend is fixed when a laye
 model is built.
 """
 
-from . import losses, optimizers, scratch
-from ._backend import (
+from . import scratch
+from .backend import (
     Backend,
     BackendUnavailableError,
     available_backends,
@@ -14,12 +14,11 @@ from ._backend import (
     to_backend,
     to_numpy,
 )
-from .dense import Dense
 from .estimators import RNNClassifier, RNNRegressor, ScratchSimpleRNNClassifier
 from .interop import from_torch, to_torch
-from .io import ModelFileError, load
-from .recurrent import GRU, LSTM, SimpleRNN
-from .wrappers import Bidirectional, Stacked
+from .io import ModelFileError, load, save
+from .layers import GRU, LSTM, Bidirectional, Dense, SimpleRNN, Stacked
+from .train import losses, optimizers
 
 __version__ = "0.1.0"
 
@@ -37,6 +36,7 @@ __all__ = [
     "SimpleRNN",
     "Stacked",
     "load",
+    "save",
     "losses",
     "optimizers",
     "scratch",

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import resolve_backend
+from .backend import resolve_backend
+from .layers.recurrent import make_recurrent
 
 __all__ = [
     "SHAPES",
@@ -70,8 +71,6 @@ def anyrnn_step(
 
     The layer is the callable's ``layer`` attribute.
     """
-    from .recurrent import make_recurrent
-
     T, B, I, H = shape  # noqa: E741
     rng = np.random.default_rng(seed)
     b = resolve_backend(backend, None, dtype)

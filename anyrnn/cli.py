@@ -20,7 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import available_backends, to_numpy
+from . import bench
+from .backend import available_backends, to_numpy
+from .estimators import ScratchSimpleRNNClassifier
+from .layers.recurrent import CELLS, make_recurrent
 
 __all__ = ["main"]
 
@@ -31,8 +34,6 @@ TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 def _demo(args: argparse.Namespace) -> int:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-
-    from .estimators import ScratchSimpleRNNClassifier
 
     digits = load_digits()
     X = digits.images / 16.0  # (1797, 8, 8): 8 rows as 8 time steps of 8 pixels
@@ -91,8 +92,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _check_case(cell: str, backend: str, dtype: str) -> dict[str, float]:
     """Largest relative difference from NumPy for one cell, backend and dtype."""
-    from .recurrent import make_recurrent
-
     rng = np.random.default_rng(0)
     batch, steps, n_features, n_nodes = 4, 6, 3, 5
     X = rng.normal(size=(batch, steps, n_features))
@@ -122,8 +121,6 @@ def _check_case(cell: str, backend: str, dtype: str) -> dict[str, float]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .recurrent import CELLS
-
     names = [b for b in available_backends() if b != "numpy"]
     if "jax" in names:
         import jax
@@ -154,8 +151,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import SHAPES, anyrnn_step, flops, interleaved, matmul_peak
-
+    SHAPES, anyrnn_step, flops = bench.SHAPES, bench.anyrnn_step, bench.flops
+    interleaved, matmul_peak = bench.interleaved, bench.matmul_peak
     if args.shape in SHAPES:
         shape = SHAPES[args.shape]
     else:

@@ -15,7 +15,6 @@ estimator's backend (NumPy arrays on the default backend).
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from typing import Any
 
@@ -26,12 +25,15 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
 
-from . import losses
-from ._backend import resolve_backend, to_numpy
+from . import io
+from ._checks import check_bool, check_int, check_real
+from .backend import BACKEND_NAMES, resolve_backend, to_numpy
+from .cells.init import zero_init
 from .cells.simple import ACTIVATIONS
-from .dense import Dense
-from .optimizers import OPTIMIZERS, make_optimizer
-from .recurrent import CELLS, make_recurrent
+from .layers.dense import Dense
+from .layers.recurrent import CELLS, make_recurrent
+from .train import losses
+from .train.optimizers import OPTIMIZERS, make_optimizer
 
 __all__ = ["RNNClassifier", "RNNRegressor", "ScratchSimpleRNNClassifier", "Network"]
 
@@ -65,30 +67,6 @@ class Network:
     def set_weights(self, weights: list[dict]) -> None:
         for layer, w in zip(self.layers, weights):
             layer._params = dict(w)
-
-
-def _check_number(
-    value: Any,
-    name: str,
-    *,
-    low: float,
-    high: float = math.inf,
-    integer: bool = False,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok and integer:
-        ok = isinstance(value, numbers.Integral)
-    if ok:
-        ok = math.isfinite(value)
-        ok = ok and (value > low if low_open else value >= low)
-        ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        kind = "an int" if integer else "a number"
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must be {kind} in {lo}{low}, {high}{hi}; got {name}={value!r}")
 
 
 class _RNNEstimator(BaseEstimator):
@@ -135,7 +113,7 @@ class _RNNEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _validate_hyperparams(self) -> None:
-        _check_number(self.n_nodes, "n_nodes", low=1, integer=True)
+        check_int(self.n_nodes, "n_nodes")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {sorted(CELLS)}; got cell={self.cell!r}")
         if self.activation not in ACTIVATIONS:
@@ -146,14 +124,13 @@ class _RNNEstimator(BaseEstimator):
             raise ValueError(
                 f"optimizer must be one of {sorted(OPTIMIZERS)}; got optimizer={self.optimizer!r}"
             )
-        _check_number(self.lr, "lr", low=0, low_open=True)
-        _check_number(self.batch_size, "batch_size", low=1, integer=True)
-        _check_number(self.epochs, "epochs", low=1, integer=True)
+        check_real(self.lr, "lr", low=0, low_open=True)
+        check_int(self.batch_size, "batch_size")
+        check_int(self.epochs, "epochs")
         if self.clip_norm is not None:
-            _check_number(self.clip_norm, "clip_norm", low=0, low_open=True)
-        if not isinstance(self.early_stopping, bool):
-            raise ValueError(f"early_stopping must be True or False; got {self.early_stopping!r}")
-        _check_number(
+            check_real(self.clip_norm, "clip_norm", low=0, low_open=True)
+        check_bool(self.early_stopping, "early_stopping")
+        check_real(
             self.validation_fraction,
             "validation_fraction",
             low=0,
@@ -161,8 +138,8 @@ class _RNNEstimator(BaseEstimator):
             low_open=True,
             high_open=True,
         )
-        _check_number(self.n_iter_no_change, "n_iter_no_change", low=1, integer=True)
-        _check_number(self.tol, "tol", low=0)
+        check_int(self.n_iter_no_change, "n_iter_no_change")
+        check_real(self.tol, "tol", low=0)
 
     def _resolve(self):
         return resolve_backend(self.backend, self.device, self.dtype)
@@ -312,11 +289,103 @@ class _RNNEstimator(BaseEstimator):
         Xb = self._check_X(X, backend, reset=False)
         return self.network_.infer(Xb), backend
 
-    def save(self, path: Any) -> None:
-        """Save the fitted estimator (see :func:`anyrnn.load`)."""
-        from .io import save
+    # model files ------------------------------------------------------------------
+    #: fitted scalars a model file keeps
+    _state_keys = (
+        "n_features_in_",
+        "loss_curve_",
+        "validation_scores_",
+        "best_validation_score_",
+        "n_iter_",
+        "epoch_times_",
+        "_n_out",
+        "_y_ndim",
+        "_sequences",
+    )
 
-        save(self, path)
+    def save(self, path: Any) -> None:
+        """Save the fitted estimator: the same as ``anyrnn.save(self, path)``."""
+        io.save(self, path)
+
+    @property
+    def _backend(self) -> Any:
+        check_is_fitted(self, "network_")
+        return self.network_.recurrent._backend
+
+    def get_config(self) -> dict:
+        """The hyper-parameters (``get_params(deep=False)``) as a model file keeps them."""
+        check_is_fitted(self, "network_")
+        params = self.get_params(deep=False)
+        backend = self._backend
+        params["backend"] = backend.name if backend.name in BACKEND_NAMES else backend._module_name
+        params["device"] = None
+        if not isinstance(params.get("random_state"), int | type(None)):
+            params["random_state"] = None  # a Generator's state is not a hyper-parameter
+        return params
+
+    def _saved_state(self) -> dict:
+        return {k: getattr(self, k) for k in self._state_keys if hasattr(self, k)}
+
+    def _saved_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            f"{part}/{name}": to_numpy(v)
+            for part, layer in (
+                ("recurrent", self.network_.recurrent),
+                ("head", self.network_.head),
+            )
+            for name, v in layer.params.items()
+        }
+
+    @classmethod
+    def _restore_unfitted(cls, config: dict, state: dict) -> _RNNEstimator:
+        """The estimator with the file's hyper-parameters and fitted scalars, no network."""
+        unknown = set(state) - set(cls._state_keys)
+        if unknown:
+            raise ValueError(f"unknown fitted attribute(s) {sorted(unknown)}")
+        est = cls(**config)
+        est._validate_hyperparams()
+        for key, value in state.items():
+            setattr(est, key, value)
+        for key in ("n_features_in_", "_n_out"):
+            check_int(getattr(est, key, None), key)
+        return est
+
+    def _layer_classes(self) -> dict:
+        return {"recurrent": CELLS[self.cell], "head": Dense}
+
+    @classmethod
+    def _array_specs(cls, config: dict, state: dict) -> dict:
+        est = cls._restore_unfitted(config, state)
+        n_features, n_out = est.n_features_in_, est._n_out
+        rec = CELLS[est.cell]._param_shapes_for(
+            {"n_features": n_features, "n_nodes": est.n_nodes, "activation": est.activation}
+        )
+        head = Dense._param_shapes_for({"n_in": est.n_nodes, "n_out": n_out})
+        return {
+            **{f"recurrent/{k}": v for k, v in rec.items()},
+            **{f"head/{k}": v for k, v in head.items()},
+        }
+
+    @classmethod
+    def _from_saved(cls, config: dict, state: dict, arrays: dict, backend: Any) -> _RNNEstimator:
+        name = backend.name if backend.name in BACKEND_NAMES else backend.xp
+        config = {**config, "backend": name, "device": None}
+        est = cls._restore_unfitted(config, state)
+        est._restore_extra(arrays)
+        with zero_init():
+            network = est._build(
+                backend, est.n_features_in_, est._n_out, bool(est._sequences), None
+            )
+        for part, layer in (("recurrent", network.recurrent), ("head", network.head)):
+            head = part + "/"
+            layer.set_params_from(
+                {k[len(head) :]: v for k, v in arrays.items() if k.startswith(head)}
+            )
+        est.network_ = network
+        return est
+
+    def _restore_extra(self, arrays: dict) -> None:
+        pass
 
 
 def _take(xp: Any, a: Any, backend: Any, idx: np.ndarray) -> Any:
@@ -333,6 +402,7 @@ def _all_finite(xp: Any, weights: list[dict]) -> bool:
     return bool(ok)
 
 
+@io.register
 class RNNClassifier(ClassifierMixin, _RNNEstimator):
     """A recurrent classifier: recurrent layer → Dense → softmax (or sigmoid for 2 classes).
 
@@ -393,6 +463,30 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
 
     _stratify = True
     _sequences = False
+    _extra_arrays = ("classes_",)
+
+    def _saved_arrays(self) -> dict[str, np.ndarray]:
+        classes = np.asarray(self.classes_)
+        if classes.dtype.kind not in "biuU":
+            raise ValueError(
+                f"classes_ of dtype {classes.dtype} cannot be saved: use int or str labels"
+            )
+        return {**super()._saved_arrays(), "classes_": classes}
+
+    @staticmethod
+    def _check_extra_array(name: str, dtype: np.dtype, shape: tuple) -> None:
+        if dtype.kind not in "biuU" or len(shape) != 1:
+            raise io.ModelFileError(
+                f"classes_ must be a 1-D int or str array; got {dtype} {list(shape)}"
+            )
+
+    def _restore_extra(self, arrays: dict) -> None:
+        n_classes = arrays["classes_"].shape[0]
+        if self._n_out != (1 if n_classes == 2 else n_classes):
+            raise io.ModelFileError(
+                f"{n_classes} classes do not fit an output layer of {self._n_out}"
+            )
+        self.classes_ = arrays["classes_"]
 
     def _prepare_y(self, y: Any, n_samples: int, n_steps: int) -> np.ndarray:
         y = np.asarray(to_numpy(y) if not isinstance(y, list | tuple) else y)
@@ -475,6 +569,7 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
         return float(np.mean(pred == y_host))
 
 
+@io.register
 class ScratchSimpleRNNClassifier(RNNClassifier):
     """The seeds' classifier name, as a scikit-learn estimator.
 
@@ -533,7 +628,7 @@ class ScratchSimpleRNNClassifier(RNNClassifier):
 
     def fit(self, X: Any, y: Any) -> ScratchSimpleRNNClassifier:
         if self.n_features is not None:
-            _check_number(self.n_features, "n_features", low=1, integer=True)
+            check_int(self.n_features, "n_features")
             shape = getattr(X, "shape", np.shape(X))
             if len(shape) == 3 and shape[2] != self.n_features:
                 raise ValueError(
@@ -550,6 +645,7 @@ class ScratchSimpleRNNClassifier(RNNClassifier):
         return self
 
 
+@io.register
 class RNNRegressor(RegressorMixin, _RNNEstimator):
     """A recurrent regressor trained with mean squared error.
 

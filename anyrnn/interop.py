@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import to_numpy
-from .recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
-from .wrappers import Bidirectional, Stacked
+from .backend import to_numpy
+from .layers.recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
+from .layers.wrappers import Bidirectional, Stacked
 
 __all__ = ["from_torch", "to_torch"]
 

@@ -3,17 +3,30 @@
 A model file is a ``.npz`` (zip) archive holding
 
 * ``__anyrnn_header__``: UTF-8 JSON as a uint8 array: the format name and version, the
-  class, its hyper-parameters, fitted scalars, the name/dtype/shape of every array and a
-  SHA-256 checksum over all arrays;
+  class, its configuration (constructor arguments), fitted scalars, the name/dtype/shape
+  of every array and a SHA-256 checksum over all arrays;
 * one ``.npy`` member per array (parameters, and ``classes_`` for classifiers).
 
-Loading reads it with ``allow_pickle=False``, checks every member's size *before*
-reading it, rebuilds the object from the header, and requires the arrays to be exactly
-those the rebuilt architecture has (names, shapes, dtypes), finite, and to match the
-checksum. Any file that fails raises :class:`ModelFileError` (a ``ValueError``) saying
-what is wrong; nothing is executed and no altered weights are ever loaded silently.
-Writes are atomic: the file is written beside the target and renamed over it, so a
-crash mid-save leaves the old file intact.
+This module knows no model class. Every saveable class registers itself by name
+(:func:`register`) and describes itself through four methods:
+
+* ``get_config()``: its constructor arguments, as JSON;
+* ``_saved_state()``: fitted scalars (estimators; ``{}`` for layers);
+* ``_saved_arrays()``: its arrays, as NumPy arrays keyed by name;
+* ``_array_specs(config, state)`` (classmethod): the name -> shape of every parameter
+  array that configuration has, computed from the configuration alone, without
+  building anything;
+* ``_from_saved(config, state, arrays, backend)`` (classmethod): the object rebuilt
+  with those arrays (no random initialisation).
+
+Loading reads with ``allow_pickle=False``, checks every member's size *before* reading
+it, requires the arrays to be exactly those the declared architecture has (names,
+shapes, dtypes) before anything is built, finite, and matching the checksum. Any file
+that fails raises :class:`ModelFileError` (a ``ValueError``) saying what is wrong;
+nothing is executed and no altered weights are ever loaded silently. A backend that
+cannot run here is the machine's problem, not the file's: it raises what
+:func:`anyrnn.resolve_backend` raises. Writes are atomic: the file is written beside the
+target and renamed over it, so a crash mid-save leaves the old file intact.
 """
 
 from __future__ import annotations
@@ -30,47 +43,48 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import BACKEND_NAMES, resolve_backend, to_numpy
+from .backend import BACKEND_NAMES, DTYPE_NAMES, Backend, resolve_backend
 
-__all__ = ["ModelFileError", "save", "load", "FORMAT_VERSION"]
+__all__ = ["ModelFileError", "save", "load", "register", "FORMAT_VERSION"]
 
 FORMAT_NAME = "anyrnn-model"
 FORMAT_VERSION = 1
 HEADER = "__anyrnn_header__"
 _MAX_HEADER_BYTES = 1 << 20
-_ESTIMATOR_STATE = (
-    "n_features_in_",
-    "loss_curve_",
-    "validation_scores_",
-    "best_validation_score_",
-    "n_iter_",
-    "epoch_times_",
-    "_n_out",
-    "_y_ndim",
-    "_sequences",
-)
+
+#: saveable classes by name (filled by :func:`register`)
+_REGISTRY: dict[str, type] = {}
 
 
 class ModelFileError(ValueError):
     """The file is not a valid anyrnn model (truncated, altered, foreign, or newer)."""
 
 
-def _registry() -> dict[str, type]:
-    from . import estimators, recurrent
-    from .dense import Dense
-    from .wrappers import Bidirectional, Stacked
-
-    classes: dict[str, type] = {"Dense": Dense, "Stacked": Stacked, "Bidirectional": Bidirectional}
-    classes.update({cls.__name__: cls for cls in recurrent.CELLS.values()})
-    for name in ("RNNClassifier", "RNNRegressor", "ScratchSimpleRNNClassifier"):
-        classes[name] = getattr(estimators, name)
-    return classes
+def register(cls: type) -> type:
+    """Class decorator: ``cls`` can be saved and is loaded back by its name."""
+    _REGISTRY[cls.__name__] = cls
+    return cls
 
 
-def _is_estimator(obj: Any) -> bool:
-    from .estimators import _RNNEstimator
+def registered(name: Any, allowed: tuple[str, ...] | None = None) -> type:
+    """The registered class called ``name`` (``ValueError`` if it is not one, or not allowed)."""
+    if not isinstance(name, str) or name not in _REGISTRY or (allowed and name not in allowed):
+        choices = sorted(allowed or _REGISTRY)
+        raise ValueError(f"unknown model class {name!r}; expected one of {choices}")
+    return _REGISTRY[name]
 
-    return isinstance(obj, _RNNEstimator)
+
+def json_value(value: Any, name: str) -> Any:
+    """``value`` as JSON (numbers, strings, None, lists), or ``ValueError`` naming it."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [json_value(v, name) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: json_value(v, f"{name}.{k}") for k, v in value.items()}
+    raise ValueError(f"{name}={value!r} cannot be saved (only numbers, strings, None and lists)")
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -84,149 +98,22 @@ def _checksum(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _json_value(value: Any, name: str) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, list | tuple):
-        return [_json_value(v, name) for v in value]
-    raise ValueError(f"{name}={value!r} cannot be saved (only numbers, strings, None and lists)")
-
-
-def _backend_spec(obj_backend: Any) -> str:
-    return obj_backend.name if obj_backend.name in BACKEND_NAMES else obj_backend._module_name
+def _backend_spec(backend: Backend) -> str:
+    return backend.name if backend.name in BACKEND_NAMES else backend._module_name
 
 
 # ------------------------------------------------------------------------------ save
 
 
-def _layer_config(layer: Any) -> dict:
-    config = {key: getattr(layer, key) for key in layer._config_keys}
-    return {k: _json_value(v, k) for k, v in config.items()}
-
-
-_MAX_DEPTH = 4  # Stacked > Bidirectional > layer: a file cannot ask for deep nesting
-_MAX_LAYERS = 64
-
-
-def _leaves(obj: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """(array-name prefix, plain layer) for a layer, Bidirectional or Stacked."""
-    from .wrappers import Bidirectional, Stacked
-
-    if isinstance(obj, Stacked):
-        return [leaf for k, layer in enumerate(obj) for leaf in _leaves(layer, f"{prefix}{k}/")]
-    if isinstance(obj, Bidirectional):
-        return _leaves(obj.forward_layer, f"{prefix}forward/") + _leaves(
-            obj.backward_layer, f"{prefix}backward/"
-        )
-    return [(prefix, obj)]
-
-
-def _describe(obj: Any) -> dict:
-    """The architecture as JSON: a layer's config, or the containers' nesting."""
-    from .wrappers import Bidirectional, Stacked
-
-    if isinstance(obj, Stacked):
-        layers = [{"class": type(layer).__name__, "config": _describe(layer)} for layer in obj]
-        return {"dropout": obj.dropout, "layers": layers}
-    if isinstance(obj, Bidirectional):
-        return {
-            "merge_mode": obj.merge_mode,
-            "forward": {
-                "class": type(obj.forward_layer).__name__,
-                "config": _describe(obj.forward_layer),
-            },
-            "backward": {
-                "class": type(obj.backward_layer).__name__,
-                "config": _describe(obj.backward_layer),
-            },
-        }
-    return _layer_config(obj)
-
-
-def _build_layer(name: Any, config: Any, be: Any, depth: int, count: list | None = None) -> Any:
-    """Rebuild what :func:`_describe` wrote, checking every class name and shape of it."""
-    from . import recurrent
-    from .dense import Dense
-    from .wrappers import Bidirectional, Stacked
-
-    count = [0] if count is None else count
-    count[0] += 1
-    if depth > _MAX_DEPTH or count[0] > _MAX_LAYERS:
-        raise ValueError(
-            f"the architecture nests deeper than {_MAX_DEPTH} or has more than {_MAX_LAYERS} layers"
-        )
-    if not isinstance(config, dict):
-        raise ValueError(f"the config of a {name!r} is not an object")
-    plain = {"Dense": Dense, **{c.__name__: c for c in recurrent.CELLS.values()}}
-
-    def child(entry: Any) -> Any:
-        if not isinstance(entry, dict) or set(entry) != {"class", "config"}:
-            raise ValueError(f"a nested layer must be {{'class', 'config'}}; got {entry!r:.80}")
-        if entry["class"] not in plain and entry["class"] not in ("Bidirectional",):
-            raise ValueError(f"{entry['class']!r} cannot be nested here")
-        return _build_layer(entry["class"], entry["config"], be, depth + 1, count)
-
-    if name == "Stacked":
-        if set(config) != {"dropout", "layers"} or not isinstance(config["layers"], list):
-            raise ValueError("a Stacked config has exactly 'dropout' and a list of 'layers'")
-        return Stacked([child(e) for e in config["layers"]], dropout=config["dropout"])
-    if name == "Bidirectional":
-        if set(config) != {"merge_mode", "forward", "backward"}:
-            raise ValueError(
-                "a Bidirectional config has exactly 'merge_mode', 'forward', 'backward'"
-            )
-        return Bidirectional(
-            child(config["forward"]), config["merge_mode"], backward_layer=child(config["backward"])
-        )
-    if name not in plain:
-        raise ValueError(f"unknown layer class {name!r}")
-    return plain[name](**config, backend=be, dtype=be.dtype_name)
-
-
 def _contents(obj: Any) -> tuple[dict, dict[str, np.ndarray]]:
-    """Header fields and host arrays of a layer or a fitted estimator."""
-    registry = _registry()
+    """Header fields and host arrays of a registered object."""
     cls = type(obj).__name__
-    if registry.get(cls) is not type(obj):
-        raise TypeError(
-            f"cannot save a {type(obj).__name__}: save takes anyrnn layers and estimators"
-        )
-    if _is_estimator(obj):
-        if not hasattr(obj, "network_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError(f"this {cls} is not fitted yet: fit it before saving")
-        params = obj.get_params(deep=False)
-        params["backend"] = _backend_spec(obj.network_.recurrent._backend)
-        params["device"] = None
-        if not isinstance(params.get("random_state"), int | type(None)):
-            params["random_state"] = None  # a Generator's state is not a hyper-parameter
-        config = {k: _json_value(v, k) for k, v in params.items()}
-        state = {k: _json_value(getattr(obj, k), k) for k in _ESTIMATOR_STATE if hasattr(obj, k)}
-        arrays = {
-            f"{part}/{name}": to_numpy(v)
-            for part, layer in (("recurrent", obj.network_.recurrent), ("head", obj.network_.head))
-            for name, v in layer.params.items()
-        }
-        if hasattr(obj, "classes_"):
-            classes = np.asarray(obj.classes_)
-            if classes.dtype.kind not in "biuU":
-                raise ValueError(
-                    f"classes_ of dtype {classes.dtype} cannot be saved: use int or str labels"
-                )
-            arrays["classes_"] = classes
-        backend = obj.network_.recurrent._backend
-    else:
-        config = _describe(obj)
-        state = {}
-        arrays = {
-            f"{prefix}{name}": to_numpy(v)
-            for prefix, leaf in _leaves(obj)
-            for name, v in leaf.params.items()
-        }
-        backend = obj._backend
+    if _REGISTRY.get(cls) is not type(obj):
+        raise TypeError(f"cannot save a {cls}: save takes anyrnn layers and estimators")
+    config = json_value(obj.get_config(), "config")
+    state = json_value(obj._saved_state(), "state")
+    arrays = obj._saved_arrays()
+    backend = obj._backend
     header = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -242,7 +129,10 @@ def _contents(obj: Any) -> tuple[dict, dict[str, np.ndarray]]:
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write a layer or fitted estimator to ``path`` (atomically; the name is kept as given)."""
+    """Write a layer or fitted estimator to ``path`` (atomically; the name is kept as given).
+
+    ``obj.save(path)`` is the same call.
+    """
     header, arrays = _contents(obj)
     buf = io.BytesIO()
     payload = {HEADER: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)}
@@ -265,30 +155,26 @@ def save(obj: Any, path: str | os.PathLike) -> None:
 # ------------------------------------------------------------------------------ load
 
 
-def _fail(msg: str) -> ModelFileError:
-    return ModelFileError(msg)
-
-
 def _read_header(zf: zipfile.ZipFile) -> dict:
     name = HEADER + ".npy"
     try:
         info = zf.getinfo(name)
     except KeyError:
-        raise _fail("not an anyrnn model file: it has no anyrnn header") from None
+        raise ModelFileError("not an anyrnn model file: it has no anyrnn header") from None
     if info.file_size > _MAX_HEADER_BYTES:
-        raise _fail(f"the header is {info.file_size} bytes, more than a header can be")
+        raise ModelFileError(f"the header is {info.file_size} bytes, more than a header can be")
     raw = _read_member(zf, name, np.dtype(np.uint8), None)
     try:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(f"the header is not valid JSON ({exc})") from None
+        raise ModelFileError(f"the header is not valid JSON ({exc})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-        raise _fail("not an anyrnn model file: the header does not name the anyrnn format")
+        raise ModelFileError("not an anyrnn model file: the header does not name the anyrnn format")
     version = header.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise _fail(f"the header has an invalid format_version {version!r}")
+        raise ModelFileError(f"the header has an invalid format_version {version!r}")
     if version > FORMAT_VERSION:
-        raise _fail(
+        raise ModelFileError(
             f"the file has format version {version}, newer than this anyrnn reads "
             f"(up to {FORMAT_VERSION}): upgrade anyrnn to load it"
         )
@@ -301,7 +187,9 @@ def _read_header(zf: zipfile.ZipFile) -> dict:
         ("dtype", str),
     ):
         if not isinstance(header.get(key), kind):
-            raise _fail(f"the header's {key!r} is missing or not a {kind.__name__}")
+            raise ModelFileError(f"the header's {key!r} is missing or not a {kind.__name__}")
+    if header["dtype"] not in DTYPE_NAMES:
+        raise ModelFileError(f"unknown dtype {header['dtype']!r} in the header")
     return header
 
 
@@ -312,87 +200,36 @@ def _read_member(
     if shape is not None:
         limit = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize + 4096
         if info.file_size > limit:
-            raise _fail(
+            raise ModelFileError(
                 f"array {name!r} is {info.file_size} bytes, larger than its declared shape allows"
             )
     data = zf.read(name)  # whole member: zipfile checks its CRC-32 (BadZipFile if wrong)
     try:
         a = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
-        raise _fail(f"array {name!r} cannot be read safely: {exc}") from None
+        raise ModelFileError(f"array {name!r} cannot be read safely: {exc}") from None
     if a.dtype != dtype or (shape is not None and tuple(a.shape) != tuple(shape)):
-        raise _fail(
+        raise ModelFileError(
             f"array {name!r} has dtype {a.dtype} and shape {a.shape}; the header declares "
             f"{dtype} and {None if shape is None else tuple(shape)}"
         )
     return a
 
 
-def _expected_arrays(obj: Any, header: dict) -> dict[str, tuple[tuple[int, ...], set[str]]]:
-    """name -> (shape, allowed dtype kinds) that the rebuilt object requires."""
-    dt = {np.dtype(header["dtype"]).str}
-    if _is_estimator(obj):
-        out = {}
-        for part, layer in (("recurrent", obj.network_.recurrent), ("head", obj.network_.head)):
-            for name, shape in layer.param_shapes().items():
-                out[f"{part}/{name}"] = (shape, dt)
-        return out
-    return {
-        f"{prefix}{name}": (shape, dt)
-        for prefix, leaf in _leaves(obj)
-        for name, shape in leaf.param_shapes().items()
-    }
-
-
-def _rebuild(header: dict, backend: Any, device: Any) -> Any:
-    registry = _registry()
-    cls = registry.get(header["class"])
-    if cls is None:
-        raise _fail(f"unknown model class {header['class']!r}; expected one of {sorted(registry)}")
-    if header["dtype"] not in ("float32", "float64"):
-        raise _fail(f"unknown dtype {header['dtype']!r} in the header")
-    config = dict(header["config"])
+def _resolve(header: dict, backend: Any, device: Any) -> Backend:
+    """The backend to rebuild on. Only a file's bad backend *name* is the file's fault."""
     if backend is None:
         saved = header.get("saved_backend")
         backend = saved.get("name") if isinstance(saved, dict) else None
         if backend not in BACKEND_NAMES:
             # never import a module a file names: that would run code from the file
-            raise _fail(
+            raise ModelFileError(
                 f"the file names saved backend {backend!r}, not one of {list(BACKEND_NAMES)}; "
                 "pass backend= to load it"
             )
-    # An unusable backend (e.g. saved on CuPy, no GPU here) is not a broken file: this
-    # raises BackendUnavailableError, and load(path, backend="numpy") is the remedy.
-    be = resolve_backend(backend, device, header["dtype"])
-    try:
-        if _is_estimator_class(cls):
-            config.update(backend=be.name if be.name in BACKEND_NAMES else be.xp, device=device)
-            obj = cls(**config)
-            obj._validate_hyperparams()
-            state = header["state"]
-            for key, value in state.items():
-                if key not in _ESTIMATOR_STATE:
-                    raise ValueError(f"unknown fitted attribute {key!r}")
-                setattr(obj, key, value)
-            n_features, n_out = obj.n_features_in_, obj._n_out
-            for key, value in (("n_features_in_", n_features), ("_n_out", n_out)):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"fitted attribute {key}={value!r} is not a positive int")
-            sequences = bool(state.get("_sequences", False))
-            obj.network_ = obj._build(be, n_features, n_out, sequences, np.random.default_rng(0))
-        else:
-            obj = _build_layer(header["class"], config, be, depth=0)
-    except ModelFileError:
-        raise
-    except Exception as exc:  # the config does not describe a valid object
-        raise _fail(f"the header does not describe a valid {header['class']}: {exc}") from None
-    return obj
-
-
-def _is_estimator_class(cls: type) -> bool:
-    from .estimators import _RNNEstimator
-
-    return issubclass(cls, _RNNEstimator)
+    # An unusable backend (saved on CuPy, no GPU here) is not a broken file: this raises
+    # BackendUnavailableError or ValueError, and load(path, backend="numpy") is the remedy.
+    return resolve_backend(backend, device, header["dtype"])
 
 
 def load(path: str | os.PathLike, backend: Any = None, device: Any = None) -> Any:
@@ -412,15 +249,27 @@ def load(path: str | os.PathLike, backend: Any = None, device: Any = None) -> An
         The file is not a valid anyrnn model: not a zip, truncated, bit-flipped, pickled
         or object arrays, wrong arrays or shapes for the declared architecture, a newer
         format version. (A missing file raises ``FileNotFoundError`` as usual.)
+    ValueError, BackendUnavailableError
+        ``backend``/``device`` are invalid or cannot run here (as
+        :func:`anyrnn.resolve_backend` raises them).
     """
     raw = Path(path).read_bytes()
     try:
         zf = zipfile.ZipFile(io.BytesIO(raw))
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise _fail(f"not an anyrnn model file: not a readable zip archive ({exc})") from None
+        raise ModelFileError(
+            f"not an anyrnn model file: not a readable zip archive ({exc})"
+        ) from None
+    with zf:
+        header = _guard(_read_header, zf)
+        be = _resolve(header, backend, device)
+        return _guard(_load_from_zip, zf, header, be)
+
+
+def _guard(fn: Any, *args: Any) -> Any:
+    """``fn(*args)``, with anything a damaged file can raise turned into ModelFileError."""
     try:
-        with zf:
-            return _load_from_zip(zf, backend, device)
+        return fn(*args)
     except ModelFileError:
         raise
     except (
@@ -439,75 +288,74 @@ def load(path: str | os.PathLike, backend: Any = None, device: Any = None) -> An
         UnicodeDecodeError,
     ) as exc:
         # zlib/CRC errors, truncated members, malformed .npy headers, ...
-        raise _fail(f"the model file is corrupt: {type(exc).__name__}: {exc}") from None
+        raise ModelFileError(f"the model file is corrupt: {type(exc).__name__}: {exc}") from None
 
 
-def _load_from_zip(zf: zipfile.ZipFile, backend: Any, device: Any) -> Any:
-    header = _read_header(zf)
-    obj = _rebuild(header, backend, device)
-    expected = _expected_arrays(obj, header)
+def _declared(name: str, spec: Any) -> tuple[np.dtype, tuple[int, ...]]:
+    if not (
+        isinstance(spec, list)
+        and len(spec) == 2
+        and isinstance(spec[0], str)
+        and isinstance(spec[1], list)
+        and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in spec[1])
+    ):
+        raise ModelFileError(f"the header's entry for array {name!r} is malformed: {spec!r}")
+    try:
+        dtype = np.dtype(spec[0])
+    except TypeError:
+        raise ModelFileError(f"array {name!r} declares an unknown dtype {spec[0]!r}") from None
+    if dtype.hasobject:
+        raise ModelFileError(f"array {name!r} declares an object dtype, which is never loaded")
+    return dtype, tuple(spec[1])
+
+
+def _load_from_zip(zf: zipfile.ZipFile, header: dict, be: Backend) -> Any:
+    name = header["class"]
+    try:
+        cls = registered(name)
+    except ValueError as exc:
+        raise ModelFileError(str(exc)) from None
+    config, state = header["config"], header["state"]
+    try:  # from the configuration alone: nothing is built yet
+        specs = cls._array_specs(config, state)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ModelFileError(f"the header does not describe a valid {name}: {exc}") from None
     declared = header["arrays"]
-    if "classes_" in declared:
-        if header["class"] not in ("RNNClassifier", "ScratchSimpleRNNClassifier"):
-            raise _fail(f"a {header['class']} has no classes_")
-    elif header["class"] in ("RNNClassifier", "ScratchSimpleRNNClassifier"):
-        raise _fail("a classifier file must hold classes_")
-    names_needed = set(expected) | ({"classes_"} if "classes_" in declared else set())
-    if set(declared) != names_needed:
-        raise _fail(
-            f"the file's arrays {sorted(declared)} are not those a {header['class']} has: "
-            f"{sorted(names_needed)}"
+    extra = set(declared) - set(specs)  # arrays that are not parameters (classes_)
+    allowed_extra = set(getattr(cls, "_extra_arrays", ()))
+    missing_extra = allowed_extra - set(declared)
+    if set(specs) - set(declared) or extra - allowed_extra or missing_extra:
+        raise ModelFileError(
+            f"the file's arrays {sorted(declared)} are not those a {name} has: "
+            f"{sorted(set(specs) | allowed_extra)}"
         )
-    members = {n for n in zf.namelist()}
-    wanted_members = {n + ".npy" for n in names_needed} | {HEADER + ".npy"}
-    if members != wanted_members:
-        raise _fail(f"the archive holds {sorted(members)}; expected {sorted(wanted_members)}")
+    wanted_members = {n + ".npy" for n in declared} | {HEADER + ".npy"}
+    if set(zf.namelist()) != wanted_members:
+        raise ModelFileError(
+            f"the archive holds {sorted(zf.namelist())}; expected {sorted(wanted_members)}"
+        )
+    float_dtype = np.dtype(header["dtype"])
     arrays = {}
-    for name in sorted(names_needed):
-        spec = declared[name]
-        if not (
-            isinstance(spec, list)
-            and len(spec) == 2
-            and isinstance(spec[0], str)
-            and isinstance(spec[1], list)
-            and all(isinstance(s, int) and s >= 0 for s in spec[1])
-        ):
-            raise _fail(f"the header's entry for array {name!r} is malformed: {spec!r}")
-        try:
-            dtype = np.dtype(spec[0])
-        except TypeError:
-            raise _fail(f"array {name!r} declares an unknown dtype {spec[0]!r}") from None
-        if dtype.hasobject:
-            raise _fail(f"array {name!r} declares an object dtype, which is never loaded")
-        if name == "classes_":
-            if dtype.kind not in "biuU" or len(spec[1]) != 1:
-                raise _fail(f"classes_ must be a 1-D int or str array; got {dtype} {spec[1]}")
-        else:
-            shape, kinds = expected[name]
-            if dtype.str not in kinds or tuple(spec[1]) != tuple(shape):
-                raise _fail(
-                    f"array {name!r} is declared as {dtype} {tuple(spec[1])}; a "
-                    f"{header['class']} with this configuration needs {header['dtype']} {shape}"
-                )
-        arrays[name] = _read_member(zf, name + ".npy", dtype, tuple(spec[1]))
+    for key in sorted(declared):
+        dtype, shape = _declared(key, declared[key])
+        if key in specs and (dtype != float_dtype or shape != tuple(specs[key])):
+            raise ModelFileError(
+                f"array {key!r} is declared as {dtype} {shape}; a {name} with this "
+                f"configuration needs {header['dtype']} {tuple(specs[key])}"
+            )
+        if key not in specs:
+            cls._check_extra_array(key, dtype, shape)
+        arrays[key] = _read_member(zf, key + ".npy", dtype, shape)
     if _checksum(arrays) != header["sha256"]:
-        raise _fail(
+        raise ModelFileError(
             "the arrays do not match the header's checksum: the file was altered or damaged"
         )
-    for name, a in arrays.items():
+    for key, a in arrays.items():
         if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-            raise _fail(f"array {name!r} contains NaN or infinity")
-    if _is_estimator(obj):
-        if "classes_" in arrays:
-            n_classes = arrays["classes_"].shape[0]
-            if obj._n_out != (1 if n_classes == 2 else n_classes):
-                raise _fail(f"{n_classes} classes do not fit an output layer of {obj._n_out}")
-            obj.classes_ = arrays["classes_"]
-        for part, layer in (("recurrent", obj.network_.recurrent), ("head", obj.network_.head)):
-            layer.set_params_from(
-                {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(part + "/")}
-            )
-    else:
-        for prefix, leaf in _leaves(obj):
-            leaf.set_params_from({n: arrays[prefix + n] for n in leaf.param_shapes()})
-    return obj
+            raise ModelFileError(f"array {key!r} contains NaN or infinity")
+    try:
+        return cls._from_saved(config, state, arrays, be)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # the config does not describe a valid object
+        raise ModelFileError(f"the header does not describe a valid {name}: {exc}") from None

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from . import losses
-from .dense import Dense
-from .optimizers import make_optimizer
-from .recurrent import SimpleRNN as _CoreSimpleRNN
+from .layers.dense import Dense
+from .layers.recurrent import SimpleRNN as _CoreSimpleRNN
+from .train import losses
+from .train.optimizers import make_optimizer
 
 __all__ = ["SimpleRNN", "ScratchSimpleRNNClassifier"]
 

@@ -69,7 +69,7 @@ def blas_loop() -> None:
 
 
 def lstm_small_step() -> None:
-    from anyrnn._fused import load
+    from anyrnn.engine.compile import load
 
     fused = load()
     T, B, n = 50, 32, 64

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import anyrnn
-from anyrnn._backend import _status
+from anyrnn.backend import _status
 
 
 def test_numpy_is_always_available():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import anyrnn
-from anyrnn._backend import _status
+from anyrnn.backend import _status
 
 
 def _fresh():

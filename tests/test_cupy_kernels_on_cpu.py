@@ -17,7 +17,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from anyrnn import _fused
+from anyrnn.engine import compile as _fused
 
 CXX = shutil.which("g++") or shutil.which("c++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the kernel bodies")

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import anyrnn
-from anyrnn import _fused, _inplace
-from anyrnn._backend import _status
+from anyrnn.backend import _status
+from anyrnn.engine import compile as _fused
+from anyrnn.engine import inplace as _inplace
 
 BACKENDS = [
     "numpy",

@@ -412,7 +412,7 @@ def _nest(depth):
         (
             "nesting bomb",
             lambda h, a: ({**h, "config": {"dropout": 0.0, "layers": [_nest(40)]}}, a),
-            ["nests deeper"],
+            ["cannot be nested"],
         ),
         (
             "too many layers",
@@ -472,7 +472,7 @@ def _nest(depth):
                 {**h, "config": {**h["config"], "layers": h["config"]["layers"][::-1]}},
                 a,
             ),
-            ["valid Stacked"],
+            ["are not those"],
         ),
         (
             "arrays of another architecture",

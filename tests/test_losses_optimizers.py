@@ -12,7 +12,7 @@ from gradcheck import max_rel_error, numerical_gradient
 
 import anyrnn
 from anyrnn import losses
-from anyrnn.optimizers import OPTIMIZERS, make_optimizer
+from anyrnn.train.optimizers import OPTIMIZERS, make_optimizer
 
 RNG = np.random.default_rng(0)
 LOGITS = RNG.normal(size=(5, 4)) * 2

@@ -19,22 +19,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Cell", "glorot_uniform", "orthogonal", "sigmoid_tanh"]
+from .init import glorot_uniform, orthogonal
 
-
-def glorot_uniform(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """Glorot/Xavier uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out))."""
-    limit = np.sqrt(6.0 / (shape[0] + shape[1]))
-    return rng.uniform(-limit, limit, size=shape)
-
-
-def orthogonal(rng: np.random.Generator, shape: tuple[int, int]) -> np.ndarray:
-    """A matrix with orthonormal rows or columns (Saxe et al.), as Keras' default."""
-    rows, cols = shape
-    a = rng.standard_normal((max(rows, cols), min(rows, cols)))
-    q, r = np.linalg.qr(a)
-    q = q * np.sign(np.diag(r))
-    return q.T if rows < cols else q
+__all__ = ["Cell", "sigmoid_tanh"]
 
 
 def sigmoid_tanh(x: Any, *, xp: Any) -> Any:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._checks import check_bool
 from .base import Cell, sigmoid_tanh
 
 __all__ = ["GRUCell"]
@@ -38,9 +39,7 @@ class GRUCell(Cell):
     value_names = ("r", "z", "n")
 
     def __init__(self, reset_after: bool = True):
-        if not isinstance(reset_after, bool):
-            raise ValueError(f"reset_after must be True or False; got reset_after={reset_after!r}")
-        self.reset_after = reset_after
+        self.reset_after = check_bool(reset_after, "reset_after")
         self.param_names = ("W_x", "W_h", "B", "B_h") if reset_after else ("W_x", "W_h", "B")
 
     def param_shapes(self, n_features: int, n_nodes: int) -> dict:

@@ -15,11 +15,13 @@ takes them like a layer.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
+from .. import io
+from .._checks import check_real
+from .base import Saveable
 from .recurrent import RecurrentLayer
 
 __all__ = ["Stacked", "Bidirectional", "MERGE_MODES"]
@@ -31,7 +33,12 @@ def _is_recurrent(layer: Any) -> bool:
     return isinstance(layer, RecurrentLayer | Bidirectional)
 
 
-class _Container:
+#: how many layers a model file may declare (nesting is bounded by ``_nestable``:
+#: Stacked > Bidirectional > layer at most)
+_MAX_LAYERS = 64
+
+
+class _Container(Saveable):
     """Shared: parameters and gradients of the sub-layers, by prefixed name."""
 
     def _named(self) -> list[tuple[str, Any]]:
@@ -77,11 +84,50 @@ class _Container:
         for _, layer in self._named():
             layer.clear()
 
-    def save(self, path: Any) -> None:
-        """Save the architecture and every parameter (see :func:`anyrnn.load`)."""
-        from .io import save
+    # model files ------------------------------------------------------------------
+    def _saved_arrays(self) -> dict[str, np.ndarray]:
+        return {
+            f"{k}/{name}": a
+            for k, layer in self._named()
+            for name, a in layer._saved_arrays().items()
+        }
 
-        save(self, path)
+    @staticmethod
+    def _child_config(layer: Any) -> dict:
+        return {"class": type(layer).__name__, "config": layer.get_config()}
+
+    @classmethod
+    def _array_specs(cls, config: dict, state: dict, _count: list | None = None) -> dict:
+        cls._check_no_state(state)
+        count = [0] if _count is None else _count
+        specs = {}
+        for key, entry in cls._children(config):
+            child = cls._child_class(entry)
+            count[0] += 1
+            if count[0] > _MAX_LAYERS:
+                raise ValueError(f"the architecture has more than {_MAX_LAYERS} layers")
+            if issubclass(child, _Container):
+                sub = child._array_specs(entry["config"], {}, count)
+            else:
+                sub = child._array_specs(entry["config"], {})
+            specs.update({f"{key}/{name}": shape for name, shape in sub.items()})
+        return specs
+
+    @classmethod
+    def _child_class(cls, entry: Any) -> type:
+        if not isinstance(entry, dict) or set(entry) != {"class", "config"}:
+            raise ValueError(f"a nested layer must be {{'class', 'config'}}; got {entry!r:.80}")
+        if entry["class"] not in cls._nestable:
+            raise ValueError(f"{entry['class']!r} cannot be nested in a {cls.__name__}")
+        if not isinstance(entry["config"], dict):
+            raise ValueError(f"the config of a nested {entry['class']} is not an object")
+        return io.registered(entry["class"])
+
+    @classmethod
+    def _build_child(cls, key: str, entry: dict, arrays: dict, backend: Any) -> Any:
+        head = key + "/"
+        mine = {name[len(head) :]: a for name, a in arrays.items() if name.startswith(head)}
+        return cls._child_class(entry)._from_saved(entry["config"], {}, mine, backend)
 
 
 def _check_plain(layer: Any, where: str) -> None:
@@ -90,6 +136,7 @@ def _check_plain(layer: Any, where: str) -> None:
             raise ValueError(f"{where} does not support {flag}=True layers; got {layer!r}")
 
 
+@io.register
 class Bidirectional(_Container):
     """Run ``layer`` forwards and a copy backwards over the sequence, and merge.
 
@@ -161,6 +208,28 @@ class Bidirectional(_Container):
 
     def _named(self) -> list[tuple[str, Any]]:
         return [("forward", self.forward_layer), ("backward", self.backward_layer)]
+
+    _nestable = ("SimpleRNN", "LSTM", "GRU")
+
+    def get_config(self) -> dict:
+        return {
+            "merge_mode": self.merge_mode,
+            "forward": self._child_config(self.forward_layer),
+            "backward": self._child_config(self.backward_layer),
+        }
+
+    @classmethod
+    def _children(cls, config: dict) -> list[tuple[str, Any]]:
+        if set(config) != {"merge_mode", "forward", "backward"}:
+            raise ValueError(
+                "a Bidirectional config has exactly 'merge_mode', 'forward', 'backward'"
+            )
+        return [("forward", config["forward"]), ("backward", config["backward"])]
+
+    @classmethod
+    def _from_saved(cls, config: dict, state: dict, arrays: dict, backend: Any) -> Bidirectional:
+        fwd, bwd = (cls._build_child(k, e, arrays, backend) for k, e in cls._children(config))
+        return cls(fwd, config["merge_mode"], backward_layer=bwd)
 
     @property
     def n_features(self) -> int:
@@ -244,6 +313,7 @@ class Bidirectional(_Container):
         self._outs = None
 
 
+@io.register
 class Stacked(_Container):
     """Recurrent layers in sequence, each feeding its sequence output to the next.
 
@@ -296,8 +366,7 @@ class Stacked(_Container):
                     f"all layers must share one backend, device and dtype; layer {k} differs from "
                     f"layer {k - 1}"
                 )
-        if not (isinstance(dropout, numbers.Real) and 0 <= dropout < 1):
-            raise ValueError(f"dropout must be a number in [0, 1); got dropout={dropout!r}")
+        dropout = check_real(dropout, "dropout", low=0, high=1, high_open=True)
         self._layers = layers
         self.dropout = float(dropout)
         self.random_state = random_state
@@ -306,6 +375,25 @@ class Stacked(_Container):
 
     def _named(self) -> list[tuple[str, Any]]:
         return [(str(k), layer) for k, layer in enumerate(self._layers)]
+
+    _nestable = ("SimpleRNN", "LSTM", "GRU", "Bidirectional")
+
+    def get_config(self) -> dict:
+        return {
+            "dropout": self.dropout,
+            "layers": [self._child_config(layer) for layer in self._layers],
+        }
+
+    @classmethod
+    def _children(cls, config: dict) -> list[tuple[str, Any]]:
+        if set(config) != {"dropout", "layers"} or not isinstance(config["layers"], list):
+            raise ValueError("a Stacked config has exactly 'dropout' and a list of 'layers'")
+        return [(str(k), entry) for k, entry in enumerate(config["layers"])]
+
+    @classmethod
+    def _from_saved(cls, config: dict, state: dict, arrays: dict, backend: Any) -> Stacked:
+        layers = [cls._build_child(k, e, arrays, backend) for k, e in cls._children(config)]
+        return cls(layers, dropout=config["dropout"])
 
     def __len__(self) -> int:
         return len(self._layers)

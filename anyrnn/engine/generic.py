@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import reuse_buffer
-from .cells.base import Cell
+from ..cells.base import Cell
+from .workspace import reuse_buffer
 
 __all__ = ["Tape", "scan_forward", "scan_backward"]
 

@@ -1,26 +1,16 @@
-"""Plumbing shared by every layer: backend, named parameters, gradients, validation."""
+"""Plumbing shared by every layer: backend, named parameters, gradients, saving."""
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
-from ._backend import Backend, resolve_backend
+import numpy as np
 
-__all__ = ["Layer", "Parameter", "Gradient", "check_positive_int", "check_bool"]
+from .. import io
+from ..backend import Backend, resolve_backend, to_numpy
+from ..cells.init import zero_init
 
-
-def check_positive_int(value: Any, name: str) -> int:
-    """``value`` as an int, or ``ValueError`` naming ``name`` and the value received."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {name}={value!r}")
-    return int(value)
-
-
-def check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False; got {name}={value!r}")
-    return value
+__all__ = ["Layer", "Parameter", "Gradient"]
 
 
 class Parameter:
@@ -54,12 +44,36 @@ class Gradient:
         return obj._grads.get(self.param)
 
 
-class Layer:
+class Saveable:
+    """What :mod:`anyrnn.io` asks of a layer: its configuration and its arrays."""
+
+    #: constructor arguments that describe the architecture (saved in model files)
+    _config_keys: tuple[str, ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that describe this object (JSON values)."""
+        return {key: getattr(self, key) for key in self._config_keys}
+
+    def save(self, path: Any) -> None:
+        """Save the architecture and every parameter: the same as ``anyrnn.save(self, path)``."""
+        io.save(self, path)
+
+    def _saved_state(self) -> dict:
+        return {}
+
+    def _saved_arrays(self) -> dict[str, np.ndarray]:
+        return {name: to_numpy(value) for name, value in self.params.items()}
+
+    @classmethod
+    def _check_no_state(cls, state: dict) -> None:
+        if state:
+            raise ValueError(f"a {cls.__name__} has no fitted state; got {sorted(state)}")
+
+
+class Layer(Saveable):
     """Base of every layer: a fixed :class:`~anyrnn.Backend` and named parameters."""
 
     _param_names: tuple[str, ...] = ()
-    #: constructor arguments that describe the architecture (saved in model files)
-    _config_keys: tuple[str, ...] = ()
 
     def __init__(self, *, backend: Any = "numpy", device: Any = None, dtype: Any = None):
         self._backend: Backend = resolve_backend(backend, device, dtype)
@@ -97,6 +111,11 @@ class Layer:
         return dict(self._grads)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return self._param_shapes_for(self.get_config())
+
+    @classmethod
+    def _param_shapes_for(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        """The parameter shapes a configuration has, without building the layer."""
         raise NotImplementedError
 
     def _set_param(self, name: str, value: Any) -> None:
@@ -125,12 +144,6 @@ class Layer:
             self._params = old
             raise
 
-    def save(self, path: Any) -> None:
-        """Save the layer's architecture and parameters (see :func:`anyrnn.load`)."""
-        from .io import save
-
-        save(self, path)
-
     def update(self, lr: float) -> None:
         """Plain gradient step ``p <- p - lr * dp`` (optimizers live in anyrnn.optimizers)."""
         if not self._grads:
@@ -138,3 +151,16 @@ class Layer:
                 f"{type(self).__name__}.update() needs gradients: call backward() first"
             )
         self._params = {k: v - lr * self._grads[k] for k, v in self._params.items()}
+
+    # model files ------------------------------------------------------------------
+    @classmethod
+    def _array_specs(cls, config: dict, state: dict) -> dict[str, tuple[int, ...]]:
+        cls._check_no_state(state)
+        return cls._param_shapes_for(config)
+
+    @classmethod
+    def _from_saved(cls, config: dict, state: dict, arrays: dict, backend: Backend) -> Layer:
+        with zero_init():  # the file's weights replace the zeros: nothing is drawn
+            layer = cls(**config, backend=backend)
+        layer.set_params_from(arrays)
+        return layer

@@ -28,7 +28,6 @@ __all__ = [
     "array_library",
     "available_backends",
     "resolve_backend",
-    "reuse_buffer",
     "to_backend",
     "to_numpy",
 ]
@@ -433,18 +432,6 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
 
 
 # --------------------------------------------------------------------------- moving arrays
-
-
-def reuse_buffer(m: Any, workspace: dict, key: str, shape: tuple, dtype: Any) -> Any:
-    """``workspace[key]``, an uninitialised ``m.empty(shape, dtype)`` kept between calls.
-
-    For the NumPy and CuPy fast paths' scratch arrays, never for anything returned to
-    the caller: a fresh multi-megabyte temporary costs a page fault per 4 KiB.
-    """
-    buf = workspace.get(key)
-    if buf is None or buf.shape != shape or buf.dtype != dtype:
-        buf = workspace[key] = m.empty(shape, dtype=dtype)
-    return buf
 
 
 def to_numpy(x: Any) -> np.ndarray:

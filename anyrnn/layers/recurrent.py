@@ -23,14 +23,17 @@ from typing import Any
 
 import numpy as np
 
-from . import _fused, _inplace
-from ._backend import to_numpy
-from ._layer import Gradient, Layer, Parameter, check_bool, check_positive_int
-from .cells.base import Cell
-from .cells.gru import GRUCell
-from .cells.lstm import LSTMCell
-from .cells.simple import SimpleCell
-from .scan import scan_backward, scan_forward
+from .. import io
+from .._checks import check_bool, check_int
+from ..backend import to_numpy
+from ..cells.base import Cell
+from ..cells.gru import GRUCell
+from ..cells.lstm import LSTMCell
+from ..cells.simple import SimpleCell
+from ..engine import compile as _fused
+from ..engine import inplace as _inplace
+from ..engine.generic import scan_backward, scan_forward
+from .base import Gradient, Layer, Parameter
 
 __all__ = ["RecurrentLayer", "SimpleRNN", "LSTM", "GRU", "CELLS", "make_recurrent"]
 
@@ -74,24 +77,23 @@ class RecurrentLayer(Layer):
         dtype: Any = None,
         random_state: Any = None,
     ):
-        n_features = check_positive_int(n_features, "n_features")
-        n_nodes = check_positive_int(n_nodes, "n_nodes")
+        n_features = check_int(n_features, "n_features")
+        n_nodes = check_int(n_nodes, "n_nodes")
         flags = dict(
             return_sequences=return_sequences,
             return_state=return_state,
             go_backwards=go_backwards,
             return_all_states=return_all_states,
         )
-        for name, value in flags.items():
-            check_bool(value, name)
+        flags = {name: check_bool(value, name) for name, value in flags.items()}
         cell = self._make_cell()
         super().__init__(backend=backend, device=device, dtype=dtype)
         self.n_features = n_features
         self.n_nodes = n_nodes
-        self.return_sequences = return_sequences
-        self.return_state = return_state
-        self.go_backwards = go_backwards
-        self.return_all_states = return_all_states
+        self.return_sequences = flags["return_sequences"]
+        self.return_state = flags["return_state"]
+        self.go_backwards = flags["go_backwards"]
+        self.return_all_states = flags["return_all_states"]
         self.random_state = random_state
         self._cell: Cell = cell
         self._param_names = cell.param_names
@@ -134,15 +136,23 @@ class RecurrentLayer(Layer):
         return state
 
     def _make_cell(self) -> Cell:
+        return self._cell_for(self.__dict__)
+
+    @classmethod
+    def _cell_for(cls, config: dict) -> Cell:
+        """The cell a configuration describes (cheap: a cell holds no arrays)."""
         raise NotImplementedError
+
+    @classmethod
+    def _param_shapes_for(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        n_features = check_int(config.get("n_features"), "n_features")
+        n_nodes = check_int(config.get("n_nodes"), "n_nodes")
+        return cls._cell_for(config).param_shapes(n_features, n_nodes)
 
     @property
     def state_names(self) -> tuple[str, ...]:
         """Names of the state tensors: ``("h",)``, or ``("h", "c")`` for LSTM."""
         return self._cell.state_names
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return self._cell.param_shapes(self.n_features, self.n_nodes)
 
     @property
     def n_outputs(self) -> int:
@@ -460,6 +470,7 @@ _LAYER_DOC = """
 """
 
 
+@io.register
 class SimpleRNN(RecurrentLayer):
     """A fully connected recurrent layer with hand-written BPTT.
 
@@ -516,13 +527,15 @@ class SimpleRNN(RecurrentLayer):
             random_state=random_state,
         )
 
-    def _make_cell(self) -> Cell:
-        return SimpleCell(self.activation)
+    @classmethod
+    def _cell_for(cls, config: dict) -> Cell:
+        return SimpleCell(config.get("activation", "tanh"))
 
     def _extra_repr(self) -> str:
         return f", activation={self.activation!r}"
 
 
+@io.register
 class LSTM(RecurrentLayer):
     """Long short-term memory layer with hand-written BPTT.
 
@@ -538,7 +551,8 @@ class LSTM(RecurrentLayer):
     dW_x, dW_h, dB, dh0, dc0 : arrays
     """
 
-    def _make_cell(self) -> Cell:
+    @classmethod
+    def _cell_for(cls, config: dict) -> Cell:
         return LSTMCell()
 
     def forward(
@@ -564,6 +578,7 @@ class LSTM(RecurrentLayer):
         return self._d_state0[1] if self._d_state0 else None
 
 
+@io.register
 class GRU(RecurrentLayer):
     """Gated recurrent unit layer with hand-written BPTT.
 
@@ -612,8 +627,9 @@ class GRU(RecurrentLayer):
             random_state=random_state,
         )
 
-    def _make_cell(self) -> Cell:
-        return GRUCell(self.reset_after)
+    @classmethod
+    def _cell_for(cls, config: dict) -> Cell:
+        return GRUCell(config.get("reset_after", True))
 
     def _extra_repr(self) -> str:
         return "" if self.reset_after else ", reset_after=False"

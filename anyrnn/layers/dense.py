@@ -14,12 +14,15 @@ from typing import Any
 
 import numpy as np
 
-from ._layer import Gradient, Layer, Parameter, check_positive_int
-from .cells.base import glorot_uniform
+from .. import io
+from .._checks import check_int
+from ..cells.init import glorot_uniform
+from .base import Gradient, Layer, Parameter
 
 __all__ = ["Dense"]
 
 
+@io.register
 class Dense(Layer):
     """Fully connected layer ``Y = X·W + B`` with a hand-written backward.
 
@@ -54,8 +57,8 @@ class Dense(Layer):
         dtype: Any = None,
         random_state: Any = None,
     ):
-        n_in = check_positive_int(n_in, "n_in")
-        n_out = check_positive_int(n_out, "n_out")
+        n_in = check_int(n_in, "n_in")
+        n_out = check_int(n_out, "n_out")
         super().__init__(backend=backend, device=device, dtype=dtype)
         self.n_in, self.n_out = n_in, n_out
         self.random_state = random_state
@@ -74,8 +77,11 @@ class Dense(Layer):
             f"dtype={self._backend.dtype_name!r})"
         )
 
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {"W": (self.n_in, self.n_out), "B": (self.n_out,)}
+    @classmethod
+    def _param_shapes_for(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        n_in = check_int(config.get("n_in"), "n_in")
+        n_out = check_int(config.get("n_out"), "n_out")
+        return {"W": (n_in, n_out), "B": (n_out,)}
 
     def _check_X(self, X: Any) -> Any:
         X = self._backend.asarray(X, name="X")

@@ -40,10 +40,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ._backend import reuse_buffer
-from .cells.gru import GRUCell
-from .cells.lstm import LSTMCell
-from .cells.simple import SimpleCell
+from ..cells.gru import GRUCell
+from ..cells.lstm import LSTMCell
+from ..cells.simple import SimpleCell
+from .workspace import reuse_buffer
 
 __all__ = ["CHUNKS", "Tape", "forward", "backward", "kernel_for"]
 
