@@ -71,10 +71,10 @@ def check_real(
 def check_choice(value: Any, name: str, choices: Any, *, lower: bool = False) -> Any:
     """``value`` if it is one of ``choices`` (compared lower-cased with ``lower``)."""
     key = value.lower() if lower and isinstance(value, str) else value
-    try:
-        ok = key in choices
-    except TypeError:  # unhashable
-        ok = False
+    if isinstance(key, np.bool_):
+        key = bool(key)
+    # 1 is not True and 0 is not False here, although Python says they are equal
+    ok = any(isinstance(key, bool) == isinstance(c, bool) and key == c for c in choices)
     if not ok:
-        raise ValueError(f"{name} must be one of {sorted(choices)}; got {name}={value!r}")
+        raise ValueError(f"{name} must be one of {list(choices)}; got {name}={value!r}")
     return key

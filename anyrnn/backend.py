@@ -285,6 +285,14 @@ class Backend:
                 return self.xp.int32
         return self.xp.int64
 
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with this backend's device current (CuPy allocates and
+        launches on the current device, whatever array it is given)."""
+        if self.name != "cupy":
+            return fn(*args, **kwargs)
+        with self.device:
+            return fn(*args, **kwargs)
+
     # creation ---------------------------------------------------------------------
     def zeros(self, shape: tuple[int, ...]) -> Any:
         """Zeros of this backend's dtype on its device."""

@@ -1,4 +1,4 @@
-"""Command line: ``python -m anyrnn demo | check | bench``.
+"""Command line: ``python -m anyrnn demo | check | bench | kernels``.
 
 * ``demo`` trains :class:`anyrnn.ScratchSimpleRNNClassifier` on scikit-learn's handwritten
   digits (each 8×8 image read row by row: 8 steps × 8 features), prints the held-out
@@ -9,6 +9,8 @@
 * ``bench`` times one forward + BPTT of a layer on a backend and prints the median time
   and the achieved matmul GFLOP/s against the matmul peak measured in the same run. The
   full comparison with PyTorch lives in the repository's ``benchmarks/`` harness.
+* ``kernels`` lists each cell's step functions (:mod:`anyrnn.cells.pointwise`);
+  ``--show`` prints the CPU and CUDA kernels generated from them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 
 from . import bench
 from .backend import available_backends, to_numpy
+from .cells import CELLS as CELL_CLASSES
+from .engine.inplace import show_kernels
 from .estimators import ScratchSimpleRNNClassifier
 from .layers.recurrent import CELLS, make_recurrent
 
@@ -185,6 +189,24 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kernels(args: argparse.Namespace) -> int:
+    names = list(CELL_CLASSES) if args.cell == "all" else [args.cell]
+    cells = []
+    for name in names:
+        cls = CELL_CLASSES[name]
+        cells += [cls("tanh"), cls("relu")] if name == "simple" else [cls()]
+    if not args.show:
+        for cell in cells:
+            progs = [p for p in (cell.forward_program, cell.backward_program) if p]
+            label = f"{cell.name} ({cell.activation})" if hasattr(cell, "activation") else cell.name
+            print(f"{label}: {', '.join(progs) or 'generic engine only'}")
+        print("(--show prints the generated source)")
+        return 0
+    targets = ("cpu", "cuda") if args.target == "all" else (args.target,)
+    print(show_kernels(cells, targets))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m anyrnn", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -211,7 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     bench.add_argument("--backend", default="numpy")
     bench.add_argument("--repeats", type=int, default=7)
+    kernels = sub.add_parser(
+        "kernels", help="list the step functions, or print the kernels generated from them"
+    )
+    kernels.add_argument("--show", action="store_true", help="print the generated source")
+    kernels.add_argument("--cell", default="all", choices=["all", "simple", "lstm", "gru"])
+    kernels.add_argument("--target", default="all", choices=["all", "cpu", "cuda"])
     args = parser.parse_args(argv)
+    if args.command == "kernels":
+        return _kernels(args)
     if args.command == "bench":
         if args.repeats < 1:
             parser.error(f"--repeats must be at least 1; got {args.repeats}")

@@ -27,8 +27,7 @@ def main(argv: list[str]) -> int:
     X = rng.normal(size=(B, T, I)).astype(dtype)
     d = rng.normal(size=(B, T, H)).astype(dtype)
     fast = cls(I, H, return_sequences=True, dtype=dtype, random_state=0)
-    generic = cls(I, H, return_sequences=True, dtype=dtype, random_state=0)
-    generic.use_fast_path = False
+    generic = cls(I, H, return_sequences=True, dtype=dtype, random_state=0, fast_path=False)
 
     def run(layer):
         return lambda: (layer.forward(X), layer.backward(d))

@@ -69,41 +69,41 @@ def blas_loop() -> None:
 
 
 def lstm_small_step() -> None:
-    from anyrnn.engine.compile import load
+    from anyrnn.cells.base import CONSTANTS
+    from anyrnn.cells.lstm import LSTMCell
+    from anyrnn.engine import codegen
+    from anyrnn.engine.inplace import forward_binding
 
-    fused = load()
+    cell = LSTMCell()
+    step = codegen.cpu_step(cell.forward_program, forward_binding(cell), codegen.numba_available())
     T, B, n = 50, 32, 64
     rng = np.random.default_rng(0)
     W = (rng.standard_normal((n, 4 * n)) * 0.05).astype(np.float32)
-    gates = rng.standard_normal((T, B, 4 * n)).astype(np.float32)
-    hb = np.zeros((T + 1, B, n), np.float32)
-    cb = np.zeros((T + 1, B, n), np.float32)
-    tmp = np.empty((B, 4 * n), np.float32)
-    half = np.float32(0.5)
-    parts = ["matmul", "+ add", "+ tanh(z)", "+ fused kernel", "+ tanh(c)", "+ o*tanh(c)"]
-    if fused is None:
-        parts = parts[:3]
+    buffers = {
+        "gates": rng.standard_normal((T, B, 4 * n)).astype(np.float32),
+        "h": np.zeros((T + 1, B, n), np.float32),
+        "c": np.zeros((T + 1, B, n), np.float32),
+        "w": np.empty((B, 4 * n), np.float32),
+    }
+    const = {k: np.float32(v) for k, v in CONSTANTS.items()}
+    args = [buffers[b] for b in step.buffers]
+    consts = [const[c] for c in step.consts]
+    hb, w = buffers["h"], buffers["w"]
 
     def upto(k: int):
         def run():
             for t in range(T):
-                z = gates[t]
-                np.matmul(hb[t], W, out=tmp)
+                np.matmul(hb[t], W, out=w)
                 if k >= 1:
-                    np.add(z, tmp, out=z)
-                if k >= 2:
-                    np.tanh(z, out=z)
-                if k >= 3:
-                    fused.lstm_forward(z, cb[t], cb[t + 1], half)
-                if k >= 4:
-                    np.tanh(cb[t + 1], out=hb[t + 1])
-                if k >= 5:
-                    np.multiply(hb[t + 1], z[:, 2 * n : 3 * n], out=hb[t + 1])
+                    step.fn(*args, t, n, B, *consts)
 
         return run
 
     print("2. float32 LSTM forward step at S (batch 32, 64 units), µs per step, cumulative")
-    for k, name in enumerate(parts):
+    print(
+        "   the generated step:\n" + "\n".join("      " + line for line in step.source.splitlines())
+    )
+    for k, name in enumerate(["matmul", "+ the generated step"]):
         print(f"   {name:24s} {per_step(upto(k), T, repeats=50):8.1f}")
 
 

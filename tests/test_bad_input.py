@@ -24,7 +24,7 @@ def _snapshot(rnn):
         (
             {k: np.array(v) for k, v in rnn.params.items()},
             {k: np.array(v) for k, v in rnn.grads.items()},
-            rnn._tape is None or np.array(rnn._tape.x2),
+            rnn._tape is None or np.array(rnn._tape.data["x2"]),
             rnn._out_shape,
             np.array(rnn.dh0),
         )
@@ -42,7 +42,7 @@ LAYER_CASES = [
         ValueError,
         ["7 features", "built for 3"],
     ),
-    ("X no time steps", lambda r: r.forward(np.ones((2, 0, 3))), ValueError, ["n_sequences = 0"]),
+    ("X no time steps", lambda r: r.forward(np.ones((2, 0, 3))), ValueError, ["n_steps = 0"]),
     ("X empty batch", lambda r: r.forward(np.ones((0, 5, 3))), ValueError, ["empty batch"]),
     (
         "X complex",

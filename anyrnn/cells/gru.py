@@ -19,108 +19,74 @@ multiplies the state before its matmul, and there is one bias ``B``::
     r_t = σ(a_t[r] + h_{t-1} · W_h[r])      z_t = σ(a_t[z] + h_{t-1} · W_h[z])
     n_t = tanh(a_t[n] + (r_t ⊙ h_{t-1}) · W_h[n])
     h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+The arithmetic is :func:`~anyrnn.cells.pointwise.gru_forward` and ``gru_backward``; the
+second form has a matmul inside its step, so it is two functions each way there and runs
+on the generic engine only.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from .._checks import check_bool
-from .base import Cell, sigmoid_tanh
+from . import pointwise
+from .base import Cell, _call
 
 __all__ = ["GRUCell"]
 
 
 class GRUCell(Cell):
-    n_gates = 3
+    name = "gru"
+    gates = ("r", "z", "n")
+    sigmoid_gates = ("r", "z")
     state_names = ("h",)
     value_names = ("r", "z", "n")
 
     def __init__(self, reset_after: bool = True):
         self.reset_after = check_bool(reset_after, "reset_after")
-        self.param_names = ("W_x", "W_h", "B", "B_h") if reset_after else ("W_x", "W_h", "B")
-
-    def param_shapes(self, n_features: int, n_nodes: int) -> dict:
-        shapes = super().param_shapes(n_features, n_nodes)
         if self.reset_after:
-            shapes["B_h"] = (3 * n_nodes,)
-        return shapes
+            self.param_names = ("W_x", "W_h", "B", "B_h")
+            self.forward_program = "gru_forward"
+            self.backward_program = "gru_backward"
 
-    def init_params(self, n_features: int, n_nodes: int, rng: np.random.Generator) -> dict:
-        p = super().init_params(n_features, n_nodes, rng)
+    # reset_after=False: a matmul between the gates and the candidate ----------------
+    def step(self, q: dict, a: Any, state: tuple, *, xp: Any) -> tuple[tuple, dict]:
         if self.reset_after:
-            p["B_h"] = np.zeros(3 * n_nodes)
-        return p
-
-    # forward ------------------------------------------------------------------------
-    def prepare(self, p: dict, *, xp: Any) -> dict:
-        if self.reset_after:
-            return p
-        n = p["W_h"].shape[0]
-        return {**p, "W_hrz": p["W_h"][:, : 2 * n], "W_hn": p["W_h"][:, 2 * n :]}
-
-    def step(self, p: dict, ax: Any, state: tuple, *, xp: Any) -> tuple[tuple, Any]:
+            return super().step(q, a, state, xp=xp)
         (h_prev,) = state
         n = h_prev.shape[1]
-        if self.reset_after:
-            u = h_prev @ p["W_h"] + p["B_h"]  # u_t = h_{t-1}·W_h + B_h
-            rz = sigmoid_tanh(ax[:, : 2 * n] + u[:, : 2 * n], xp=xp)
-            r, z = rz[:, :n], rz[:, n:]
-            u_n = u[:, 2 * n :]
-            cand = xp.tanh(ax[:, 2 * n :] + r * u_n)  # n_t = tanh(a[n] + r ⊙ u[n])
-            h = cand + z * (h_prev - cand)  # h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}
-            return (h,), (r, z, cand, u_n, h_prev)
-        rz = sigmoid_tanh(ax[:, : 2 * n] + h_prev @ p["W_hrz"], xp=xp)
-        r, z = rz[:, :n], rz[:, n:]
-        rh = r * h_prev
-        cand = xp.tanh(ax[:, 2 * n :] + rh @ p["W_hn"])  # n_t = tanh(a[n] + (r ⊙ h)·W_h[n])
-        h = cand + z * (h_prev - cand)
-        return (h,), (r, z, cand, rh, h_prev)
+        W_h = q["W_h"]
+        w_rz = h_prev @ W_h[:, : 2 * n]
+        blocks = self._blocks(a, "a")
+        r, z, rh = pointwise.gru_gates_reset_before(
+            xp, blocks["a_r"], blocks["a_z"], w_rz[:, :n], w_rz[:, n:], h_prev, q["half"]
+        )
+        w_n = rh @ W_h[:, 2 * n :]  # (r ⊙ h_{t-1})·W_h[n]
+        cand, h = pointwise.gru_state_reset_before(xp, blocks["a_n"], w_n, z, h_prev)
+        return (h,), {"h_prev": h_prev, "r": r, "z": z, "n": cand, "rh": rh, "h": h}
 
-    # backward -----------------------------------------------------------------------
-    def prepare_backward(self, p: dict, *, xp: Any) -> dict:
-        q = {"W_hT": xp.matrix_transpose(p["W_h"])}
-        if not self.reset_after:
-            n = p["W_h"].shape[0]
-            q["W_hrzT"] = xp.matrix_transpose(p["W_h"][:, : 2 * n])
-            q["W_hnT"] = xp.matrix_transpose(p["W_h"][:, 2 * n :])
-        return q
-
-    def step_backward(self, q: dict, cache: Any, d_state: tuple, *, xp: Any) -> tuple:
-        (dh,) = d_state
-        r, z, cand, extra, h_prev = cache
-        d_cand = dh * (1 - z)  # h = (1 - z) ⊙ n + z ⊙ h_prev
-        dz_pre = dh * (h_prev - cand) * z * (1 - z)  # ... and z = σ(·)
-        dh_prev = dh * z
-        dn_pre = d_cand * (1 - cand * cand)  # n = tanh(·)
+    def step_backward(
+        self, q: dict, cache: dict, carries: tuple, dy: Any, *, xp: Any
+    ) -> tuple[Any, Any, tuple]:
         if self.reset_after:
-            u_n = extra
-            dr_pre = dn_pre * u_n * r * (1 - r)  # n = tanh(a[n] + r ⊙ u[n]), r = σ(·)
-            d_ax = xp.concat([dr_pre, dz_pre, dn_pre], axis=1)
-            d_u = xp.concat([dr_pre, dz_pre, dn_pre * r], axis=1)
-            dh_prev = dh_prev + d_u @ q["W_hT"]  # u = h_prev·W_h + B_h
-            return d_ax, d_u, (dh_prev,)
-        d_rh = dn_pre @ q["W_hnT"]  # n = tanh(a[n] + (r ⊙ h_prev)·W_h[n])
-        dr_pre = d_rh * h_prev * r * (1 - r)
-        d_rz = xp.concat([dr_pre, dz_pre], axis=1)
-        dh_prev = dh_prev + d_rh * r + d_rz @ q["W_hrzT"]  # rz = σ(a[rz] + h_prev·W_h[rz])
-        d_ax = xp.concat([d_rz, dn_pre], axis=1)
-        return d_ax, d_ax, (dh_prev,)
+            return super().step_backward(q, cache, carries, dy, xp=xp)
+        n = cache["h"].shape[1]
+        W_hT = q["W_hT"]  # (3n, n): rows of the r, z blocks, then the n block
+        values = {**cache, "dh_mm": carries[0], "dy": dy}
+        out = _call("gru_backward_state_reset_before", values, q, xp)
+        d_rh = out["da_n"] @ W_hT[2 * n :, :]  # w_n = (r ⊙ h_prev)·W_h[n]
+        gates = _call("gru_backward_gates_reset_before", {**cache, **out, "d_rh": d_rh}, q, xp)
+        d_rz = xp.concat([gates["da_r"], out["da_z"]], axis=1)
+        dh = pointwise.add(xp, gates["dh_part"], d_rz @ W_hT[: 2 * n, :])  # w_rz = h_prev·W_h
+        d_a = xp.concat([d_rz, out["da_n"]], axis=1)
+        return d_a, d_a, (dh,)
 
-    def recurrent_grads(self, p: dict, h_prev2: Any, caches: list, d_ah2: Any, *, xp: Any) -> dict:
+    def recurrent_grads(self, h_prev2: Any, caches: list, d_u2: Any, *, xp: Any) -> dict:
         if self.reset_after:
-            return {
-                "W_h": xp.matrix_transpose(h_prev2) @ d_ah2,  # u = h_prev·W_h + B_h
-                "B_h": xp.sum(d_ah2, axis=0),
-            }
+            return super().recurrent_grads(h_prev2, caches, d_u2, xp=xp)
         n = h_prev2.shape[1]
-        rh2 = xp.reshape(xp.stack([c[3] for c in caches], axis=0), (-1, n))
-        d_rz = xp.matrix_transpose(h_prev2) @ d_ah2[:, : 2 * n]  # h_prev·W_h[rz]
-        d_n = xp.matrix_transpose(rh2) @ d_ah2[:, 2 * n :]  # (r ⊙ h_prev)·W_h[n]
+        rh2 = xp.reshape(xp.stack([c["rh"] for c in caches], axis=0), (-1, n))
+        d_rz = xp.matrix_transpose(h_prev2) @ d_u2[:, : 2 * n]  # h_prev·W_h[rz]
+        d_n = xp.matrix_transpose(rh2) @ d_u2[:, 2 * n :]  # (r ⊙ h_prev)·W_h[n]
         return {"W_h": xp.concat([d_rz, d_n], axis=1)}
-
-    def step_values(self, cache: Any, *, xp: Any) -> dict:
-        r, z, cand = cache[:3]
-        return {"r": r, "z": z, "n": cand}

@@ -7,9 +7,10 @@ stay mapped. Scratch is never returned to the caller and never kept on a tape.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-__all__ = ["reuse_buffer"]
+__all__ = ["Workspace", "reuse_buffer"]
 
 
 def reuse_buffer(m: Any, workspace: dict, key: str, shape: tuple, dtype: Any) -> Any:
@@ -18,3 +19,27 @@ def reuse_buffer(m: Any, workspace: dict, key: str, shape: tuple, dtype: Any) ->
     if buf is None or buf.shape != shape or buf.dtype != dtype:
         buf = workspace[key] = m.empty(shape, dtype=dtype)
     return buf
+
+
+class Workspace:
+    """Scratch buffers per thread: two threads calling ``infer`` on one layer never share
+    one. Pickles empty (scratch is not worth keeping)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def get(self) -> dict:
+        """This thread's buffers (a dict of arrays, created empty)."""
+        buffers = getattr(self._local, "buffers", None)
+        if buffers is None:
+            buffers = self._local.buffers = {}
+        return buffers
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self._local = threading.local()
+
+    def __deepcopy__(self, memo: dict) -> Workspace:
+        return Workspace()

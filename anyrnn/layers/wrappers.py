@@ -180,6 +180,7 @@ class Bidirectional(_Container):
                 n_features,
                 n_nodes,
                 **config,
+                fast_path=layer.fast_path,
                 backend=layer._backend,
                 dtype=layer._backend.dtype_name,
                 random_state=random_state,

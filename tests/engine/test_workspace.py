@@ -1,0 +1,61 @@
+"""Scratch buffers are per thread: read-only calls give exact results from many threads."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import anyrnn
+from anyrnn.layers.recurrent import CELLS
+
+
+@pytest.mark.parametrize("cls", list(CELLS.values()))
+def test_concurrent_infer_gives_each_thread_its_own_exact_result(cls):
+    layer = cls(6, 16, return_sequences=True, random_state=0)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(8, 30, 6)).astype(np.float32) for _ in range(4)]
+    expected = [layer.infer(X) for X in inputs]
+    errors: list = []
+    start = threading.Barrier(len(inputs))
+
+    def work(k: int) -> None:
+        start.wait()
+        for _ in range(20):
+            got = layer.infer(inputs[k])
+            if not np.array_equal(got, expected[k]):
+                errors.append(k)
+                return
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(len(inputs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, f"threads {errors} got another thread's numbers"
+
+
+def test_concurrent_predict_proba_is_exact():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 12, 3))
+    y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
+    clf = anyrnn.RNNClassifier(n_nodes=16, cell="gru", epochs=2, random_state=0).fit(X, y)
+    parts = [X[k::4] for k in range(4)]
+    expected = [clf.predict_proba(p) for p in parts]
+    errors: list = []
+    start = threading.Barrier(4)
+
+    def work(k: int) -> None:
+        start.wait()
+        for _ in range(20):
+            if not np.array_equal(clf.predict_proba(parts[k]), expected[k]):
+                errors.append(k)
+                return
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
