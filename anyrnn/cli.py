@@ -31,7 +31,7 @@ from .layers.recurrent import CELLS, make_recurrent
 
 __all__ = ["main"]
 
-#: the test suite's tolerances (relative to NumPy's result), from TESTING.md
+#: the tolerances of the test suite (tests/conftest.py: relative to NumPy's result)
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
 

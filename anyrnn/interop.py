@@ -46,7 +46,7 @@ def from_torch(module: Any, backend: Any = "numpy", device: Any = None, dtype: A
     """The anyrnn equivalent of a ``torch.nn.RNN``, ``LSTM`` or ``GRU``.
 
     The result has ``return_sequences=True``: ``forward(X)`` equals ``module(X)[0]`` for
-    batch-first ``X`` of shape (batch, n_sequences, input_size), and ``backward(d_out)``
+    batch-first ``X`` of shape (batch, n_steps, input_size), and ``backward(d_out)``
     returns dX.
 
     Parameters

@@ -83,7 +83,8 @@ def dtype(request) -> str:
 
 
 def tolerance(dtype: str) -> float:
-    """Relative tolerance against NumPy, from TESTING.md."""
+    """Relative tolerance against NumPy: 1e-12 in float64, 1e-5 in float32 (the project's
+    cross-backend targets; `python -m anyrnn check` uses the same)."""
     return 1e-12 if dtype == "float64" else 1e-5
 
 

@@ -5,11 +5,54 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import rel_err
+from conftest import assert_on_backend, rel_err, tolerance
 from gradcheck import max_rel_error, numerical_gradient
 
 import anyrnn
 from anyrnn import scratch
+
+# ----------------------------------------------------------------------------- seed 004
+
+SEED_X = np.array([[[1, 2], [2, 3], [3, 4]]]) / 100
+SEED_WX = np.array([[1, 3, 5, 7], [3, 5, 7, 8]]) / 100
+SEED_WH = np.array([[1, 3, 5, 7], [2, 4, 6, 8], [3, 5, 7, 8], [4, 6, 8, 10]]) / 100
+SEED_H = np.array([[0.79494228, 0.81839002, 0.83939649, 0.85584174]])
+
+
+def seed_reference() -> np.ndarray:
+    """Seed 004's loop, transcribed: the expected value is computed, not pasted."""
+    h = np.zeros((1, 4))
+    for t in range(3):
+        h = np.tanh(SEED_X[:, t, :] @ SEED_WX + h @ SEED_WH + np.array([1, 1, 1, 1]))
+    return h
+
+
+def test_seed_reference_matches_published_numbers():
+    np.testing.assert_allclose(seed_reference(), SEED_H, atol=5e-9)
+
+
+def test_seed_example_every_backend(backend, dtype):
+    rnn = anyrnn.SimpleRNN(2, 4, backend=backend.name, device=backend.device, dtype=dtype)
+    rnn.W_x = SEED_WX
+    rnn.W_h = SEED_WH
+    rnn.B = np.array([1, 1, 1, 1])
+    h = rnn.forward(SEED_X)
+    assert_on_backend(h, rnn)
+    atol = 5e-9 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(anyrnn.to_numpy(h), SEED_H, atol=atol)
+    np.testing.assert_allclose(anyrnn.to_numpy(h), seed_reference(), rtol=tolerance(dtype))
+
+
+def test_seed_002_layer_script_runs_on_core_layer():
+    """Seed 002's SimpleRNN experiment, with the seeds' calls, on the core layer."""
+    rnn = anyrnn.SimpleRNN(2, 4, dtype="float64")
+    rnn.W_x = SEED_WX.copy()
+    rnn.W_h = SEED_WH.copy()
+    rnn.B = np.array([1, 1, 1, 1]).copy()
+    h = np.zeros((1, 4))
+    output = rnn.forward(SEED_X, h)
+    assert np.allclose(output, SEED_H, rtol=1e-5, atol=1e-5)
+
 
 # ----------------------------------------------------------------------------- seed 003
 

@@ -4,7 +4,7 @@ Equations::
 
     Y = X · W + B
 
-X is (batch, n_in) or (batch, n_sequences, n_in): the layer acts on the last axis, so
+X is (batch, n_in) or (batch, n_steps, n_in): the layer acts on the last axis, so
 it maps every step of a sequence at once. W is (n_in, n_out), B is (n_out,).
 """
 
@@ -87,7 +87,7 @@ class Dense(Layer):
         X = self._backend.asarray(X, name="X")
         if X.ndim not in (2, 3):
             raise ValueError(
-                f"X must be 2-D (batch, n_in) or 3-D (batch, n_sequences, n_in); got "
+                f"X must be 2-D (batch, n_in) or 3-D (batch, n_steps, n_in); got "
                 f"{X.ndim}-D with shape {tuple(X.shape)}"
             )
         if X.shape[-1] != self.n_in:

@@ -271,9 +271,9 @@ class Bidirectional(_Container):
         return self._merge(a, b)
 
     def forward(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
-        """Both directions over X (batch, n_sequences, n_features), merged.
+        """Both directions over X (batch, n_steps, n_features), merged.
 
-        Returns (batch, n_outputs) or, with ``return_sequences``, (batch, n_sequences,
+        Returns (batch, n_outputs) or, with ``return_sequences``, (batch, n_steps,
         n_outputs); ``n_outputs`` is ``2·n_nodes`` for ``concat``, else ``n_nodes``.
         """
         return self._run(X, mask, lengths, keep=True)
