@@ -23,12 +23,10 @@ from ..cells.base import Cell
 from .generic import GenericEngine
 from .inplace import InplaceEngine
 
-__all__ = ["ENGINES", "FastPathError", "Tape", "select", "FAST_PATH_CHOICES"]
+__all__ = ["GENERIC", "INPLACE", "FastPathError", "Tape", "select", "FAST_PATH_CHOICES"]
 
 INPLACE = InplaceEngine()
 GENERIC = GenericEngine()
-#: in order of preference
-ENGINES = (INPLACE, GENERIC)
 FAST_PATH_CHOICES = ("auto", True, False)
 
 
@@ -51,7 +49,7 @@ def select(cell: Cell, backend: Any, fast_path: Any, *, masked: bool, all_states
     """The engine for one pass (see the module docstring)."""
     if fast_path is False:
         return GENERIC
-    for engine in ENGINES:
+    for engine in (INPLACE, GENERIC):  # in order of preference
         why = engine.unsupported(cell, backend, masked=masked, all_states=all_states)
         if why is None:
             return engine

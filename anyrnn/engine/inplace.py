@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..cells.base import CONSTANTS, Cell, _params, _returns
-from . import codegen
+from . import codegen, cuda
 from .codegen import Binding, Ref
 from .workspace import reuse_buffer
 
@@ -126,14 +126,52 @@ def backward_binding(cell: Cell, dy_steps: bool) -> Binding:
     return Binding(params, tuple(returns), widths)
 
 
+def _bindings(cell: Cell) -> dict:
+    """The cell's bindings, made once per cell: forward, and backward with and without
+    per-step output gradients."""
+    cached = cell.__dict__.get("_inplace_bindings")
+    if cached is None:
+        cached = cell.__dict__["_inplace_bindings"] = {
+            "forward": (cell.forward_program, forward_binding(cell)),
+            "backward": (cell.backward_program, backward_binding(cell, True)),
+            "backward-last": (cell.backward_program, backward_binding(cell, False)),
+        }
+    return cached
+
+
+class Launcher:
+    """Every device operation of a pass's time loop goes through here: a test counts the
+    launches per step (a step is a recurrent matmul and one generated kernel on CUDA)."""
+
+    def __init__(self, m: Any):
+        self.m = m
+
+    def matmul(self, a: Any, b: Any, out: Any) -> None:
+        self.m.matmul(a, b, out=out)
+
+    def step(self, run: Any, buffers: dict, t: int, n: int, rows: int, const: dict) -> None:
+        run(buffers, t, n, rows, const)
+
+
 class InplaceEngine:
-    """Runs standard cells on NumPy and CuPy, without a mask or ``return_all_states``."""
+    """Runs standard cells on NumPy and CuPy, without a mask or ``return_all_states``.
+
+    Parameters
+    ----------
+    use_numba : bool or None
+        On NumPy: Numba's kernels (None: when Numba is installed) or NumPy calls.
+    cuda : callable or None
+        A kernel factory (:func:`anyrnn.engine.cuda.cupy_kernel` on CuPy). Given one, the
+        engine runs the CUDA flavour whatever the array library: the tests run CUDA's
+        kernels, built as C++, over NumPy arrays.
+    """
 
     name = "inplace"
+    launcher = Launcher
 
-    def __init__(self, use_numba: bool | None = None):
-        #: None: Numba's kernels when Numba is installed; False: NumPy calls
+    def __init__(self, use_numba: bool | None = None, cuda: Any = None):
         self.use_numba = use_numba
+        self.cuda = cuda
 
     def unsupported(
         self, cell: Cell, backend: Any, *, masked: bool, all_states: bool
@@ -147,22 +185,28 @@ class InplaceEngine:
             return "a mask was given (masked batches run on the generic engine)"
         if all_states:
             return "return_all_states=True (per-step values come from the generic engine)"
+        if self.flavor(backend) == "cuda":
+            for prog, binding in _bindings(cell).values():
+                why = cuda.self_check(prog, binding, backend, self._factory())
+                if why is not None:
+                    return f"its CUDA kernel for {prog} failed the self-check ({why})"
         return None
 
     def flavor(self, backend: Any) -> str:
         """``"numba"``, ``"numpy"`` or ``"cuda"``: how the step functions run here."""
-        if backend.name == "cupy":
+        if backend.name == "cupy" or self.cuda is not None:
             return "cuda"
         use = codegen.numba_available() if self.use_numba is None else self.use_numba
         return "numba" if use else "numpy"
+
+    def _factory(self) -> Any:
+        return cuda.cupy_kernel if self.cuda is None else self.cuda
 
     def _runner(self, prog: str, binding: Binding, backend: Any) -> Any:
         """``run(buffers, t, n, rows, consts)`` for one step function."""
         flavor = self.flavor(backend)
         if flavor == "cuda":
-            from . import cuda
-
-            return cuda.runner(prog, binding)
+            return cuda.runner(prog, binding, self._factory())
         step = codegen.cpu_step(prog, binding, flavor == "numba")
         fn, names, consts = step.fn, step.buffers, step.consts
 
@@ -196,8 +240,8 @@ class InplaceEngine:
         x2 = m.ascontiguousarray(X.transpose(1, 0, 2)).reshape(n_steps * batch, n_features)
         if keep_tape and m.may_share_memory(x2, X):
             x2 = x2.copy()  # the tape never keeps the caller's memory
-        binding = forward_binding(cell)
-        run = self._runner(cell.forward_program, binding, backend)
+        run = self._runner(*_bindings(cell)["forward"], backend)
+        launch = self.launcher(m)
         buffers: dict[str, Any] = {}
         for s, s0 in zip(cell.state_names, state0):
             buffers[s] = m.empty((n_steps + 1, batch, n), dtype=dtype)
@@ -219,8 +263,8 @@ class InplaceEngine:
         buffers["gates"] += q["B"]  # the hoisted x_t·W_x + B of every step
         W_h, hbuf, w = q["W_h"], buffers["h"], buffers["w"]
         for t in range(n_steps):
-            m.matmul(hbuf[t], W_h, out=w)  # w = h_{t-1}·W_h
-            run(buffers, t, n, batch, const)
+            launch.matmul(hbuf[t], W_h, w)  # w = h_{t-1}·W_h
+            launch.step(run, buffers, t, n, batch, const)
         finals = tuple(buffers[s][-1].copy() for s in cell.state_names)
         seq = hbuf[1:].transpose(1, 0, 2)
         if m is np:
@@ -257,8 +301,10 @@ class InplaceEngine:
         gn = G * n
         q = cell.prepare(params, xp=backend.xp)
         const = {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
-        binding = backward_binding(cell, d_seq is not None)
-        run = self._runner(cell.backward_program, binding, backend)
+        run = self._runner(
+            *_bindings(cell)["backward" if d_seq is not None else "backward-last"], backend
+        )
+        launch = self.launcher(m)
         W_hT = m.ascontiguousarray(q["W_hT"])  # once per pass: faster than a view
         W_xT = q["W_xT"]
         buffers = dict(stored)
@@ -304,8 +350,8 @@ class InplaceEngine:
             for t in range(t1 - 1, t0 - 1, -1):
                 k = t - t0
                 buffers["dz"], buffers["du"] = dz_buf[k], du_buf[k]
-                run(buffers, t, n, batch, const)
-                m.matmul(du_buf[k], W_hT, out=dh)  # dh_{t-1} through W_h: du·W_hᵀ
+                launch.step(run, buffers, t, n, batch, const)
+                launch.matmul(du_buf[k], W_hT, dh)  # dh_{t-1} through W_h: du·W_hᵀ
             rows = slice(t0 * batch, t1 * batch)
             dz = dz_buf[: t1 - t0].reshape((t1 - t0) * batch, gn)
             du = du_buf[: t1 - t0].reshape((t1 - t0) * batch, gn)

@@ -1,137 +1,69 @@
-"""The CuPy kernels, checked without a GPU: each generated ``ElementwiseKernel`` body,
-built as C++ for the CPU (one iteration of the body per element ``i``, as CuPy runs it),
-must do one step exactly as the CPU engine does it.
+"""The CuPy path, checked without a GPU.
 
-This catches index, layout and formula mistakes in the CUDA source on a CPU-only machine.
-Both sides keep the step functions' operation order and do not contract into FMA; they
-differ only in ``tanh`` (glibc's here, NumPy's SIMD one there), hence the tolerances.
+Every generated ``ElementwiseKernel`` body is built as C++ for the CPU (one iteration of
+the body per element ``i``, as CuPy runs it, no FMA contraction) and
+
+* does one step exactly as the CPU engine does it (the same step functions; the two
+  differ only in ``tanh``, glibc's here and NumPy's there, hence the tolerances);
+* runs whole forward and backward passes in the engine's CUDA flavour over NumPy arrays
+  in two launches a step (their numbers: the equivalence suite's ``cuda-on-cpu`` cases);
+* when it fails to compile or computes a wrong number, the layer warns once, names the
+  kernel and the reason, and gives the generic engine's numbers (``fast_path=True``: an
+  error).
 """
 
 from __future__ import annotations
 
-import ctypes
-import shutil
-import subprocess
+import warnings
 
 import numpy as np
 import pytest
+from cxx_kernels import CXX, CxxFactory
 
+import anyrnn
+from anyrnn import engine
 from anyrnn.cells import CELLS
 from anyrnn.cells.base import CONSTANTS
-from anyrnn.engine import codegen, inplace
+from anyrnn.engine import codegen, cuda, inplace
+from anyrnn.layers.recurrent import CELLS as LAYERS
 
-CXX = shutil.which("g++") or shutil.which("c++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the kernel bodies")
 
 B, N, T = 3, 5, 4  # rows, units, steps
 
 
-def _cases():
+def _cells():
     out = []
     for name, cls in CELLS.items():
         for cell in [cls("relu"), cls("tanh")] if name == "simple" else [cls()]:
-            if cell.forward_program is None:
-                continue
-            label = f"{name}-{getattr(cell, 'activation', '')}".rstrip("-")
-            out.append(
-                pytest.param(
-                    cell.forward_program, inplace.forward_binding(cell), id=label + "-forward"
-                )
-            )
-            for dy_steps in (True, False):
-                out.append(
-                    pytest.param(
-                        cell.backward_program,
-                        inplace.backward_binding(cell, dy_steps),
-                        id=f"{label}-backward-{'dy' if dy_steps else 'no-dy'}",
-                    )
-                )
+            if cell.forward_program is not None:
+                out.append(cell)
+    return out
+
+
+def _cases():
+    out = []
+    for cell in _cells():
+        label = f"{cell.name}-{getattr(cell, 'activation', '')}".rstrip("-")
+        for key, (prog, binding) in inplace._bindings(cell).items():
+            out.append(pytest.param(prog, binding, id=f"{label}-{key}"))
     return out
 
 
 CASES = _cases()
 
 
-def _cxx_source(src: codegen.CudaSource) -> str:
-    def params(spec: str) -> list[str]:
-        out = []
-        for item in filter(None, (p.strip() for p in spec.split(","))):
-            words = item.split()
-            kind, pname = words[-2], words[-1]
-            if kind == "int64":
-                out.append(f"long long {pname}")
-            elif words[0] == "raw":
-                out.append(f"T* {pname}")
-            else:
-                out.append(f"T {pname}")
-        return out
-
-    sig = params(src.in_params) + params(src.out_params)
-    names = [s.split()[-1] for s in sig]
-    lines = ["#include <cmath>", "#include <cstddef>", "using std::tanh;"]
-    lines.append(f"template <typename T> void k(ptrdiff_t size_, {', '.join(sig)}) {{")
-    lines.append("  for (ptrdiff_t i = 0; i < size_; ++i) {")
-    lines.append(src.body)
-    lines += ["  }", "}"]
-    for typ, suffix in (("float", "f32"), ("double", "f64")):
-        csig = ", ".join(
-            ["ptrdiff_t size_"] + [s.replace("T ", f"{typ} ").replace("T*", f"{typ}*") for s in sig]
-        )
-        lines.append(
-            f'extern "C" void k_{suffix}({csig}) {{ k<{typ}>(size_, {", ".join(names)}); }}'
-        )
-    return "\n".join(lines)
-
-
-def _buffers(binding: codegen.Binding, dtype: str, rng: np.random.Generator) -> dict:
-    """Random contents for every buffer the binding names, in the engine's shapes."""
-    out = {}
-    refs = list(binding.params.values()) + list(binding.returns)
-    for ref in refs:
-        if ref.const or ref.buf in out:
-            continue
-        width = binding.widths[ref.buf] * N
-        has_time = any(r.buf == ref.buf and r.time is not None for r in refs)
-        shape = (width,) if ref.vector else ((T + 1, B, width) if has_time else (B, width))
-        out[ref.buf] = rng.uniform(-1, 1, size=shape).astype(dtype)
-    return out
-
-
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("kernels")
-    built = {}
-
-    def get(src: codegen.CudaSource):
-        if src.name not in built:
-            (folder / f"{src.name}.cpp").write_text(_cxx_source(src))
-            lib = folder / f"{src.name}.so"
-            subprocess.run(
-                [
-                    CXX,
-                    "-O1",
-                    "-ffp-contract=off",
-                    "-shared",
-                    "-fPIC",
-                    "-o",
-                    lib,
-                    folder / f"{src.name}.cpp",
-                ],
-                check=True,
-            )
-            built[src.name] = ctypes.CDLL(str(lib))
-        return built[src.name]
-
-    return get
+def factory(tmp_path_factory):
+    return CxxFactory(tmp_path_factory.mktemp("kernels"))
 
 
 @pytest.mark.parametrize("prog, binding", CASES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_cuda_kernel_body_does_the_cpu_engines_step(build, prog, binding, dtype):
+def test_cuda_kernel_body_does_the_cpu_engines_step(factory, prog, binding, dtype):
     src = codegen.cuda_source(prog, binding)
-    lib = build(src)
-    rng = np.random.default_rng(0)
-    cpu = _buffers(binding, dtype, rng)
+    kernel = factory(src)
+    cpu = cuda.random_buffers(binding, dtype, np.random.default_rng(0), T, B, N)
     cxx = {k: v.copy() for k, v in cpu.items()}
     const = {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
     t = 2
@@ -139,31 +71,98 @@ def test_cuda_kernel_body_does_the_cpu_engines_step(build, prog, binding, dtype)
     for name in step.buffers:  # placement scratch of the CPU step
         cpu.setdefault(name, np.zeros((B, N), dtype))
     step.fn(*[cpu[b] for b in step.buffers], t, N, B, *[const[c] for c in step.consts])
-    scalar = ctypes.c_float if dtype == "float32" else ctypes.c_double
-    args = [ctypes.c_ssize_t(B * N)]
-    for name in src.read:
-        args.append(ctypes.c_void_p(cxx[name].ctypes.data))
-    args += [ctypes.c_longlong(t), ctypes.c_longlong(N), ctypes.c_longlong(B)]
-    args += [scalar(const[c[2:] if c.startswith("v_") else c]) for c in src.consts]
-    for name in src.written:
-        args.append(ctypes.c_void_p(cxx[name].ctypes.data))
-    getattr(lib, "k_f32" if dtype == "float32" else "k_f64")(*args)
+    cuda.runner(prog, binding, lambda _src: kernel)(cxx, t, N, B, const)
     tol = 1e-6 if dtype == "float32" else 1e-14
     for name in src.written:  # everything the kernel writes, every step and block
         np.testing.assert_allclose(cxx[name], cpu[name], rtol=tol, atol=tol, err_msg=name)
     kept = {r.buf for r in binding.params.values() if not r.writable and not r.const}
-    kept -= set(src.written)
-    for name in kept:  # what the step must not change (the tape, the biases)
+    for name in kept - set(src.written):  # what the step must not change (tape, biases)
         np.testing.assert_array_equal(cxx[name], cpu[name], err_msg=name)
 
 
 def test_every_step_function_of_an_inplace_cell_is_checked_here():
     progs = {c.values[0] for c in CASES}
-    expected = {
-        p
-        for cls in CELLS.values()
-        for cell in ([cls("relu"), cls("tanh")] if cls.name == "simple" else [cls()])
-        for p in (cell.forward_program, cell.backward_program)
-        if p is not None
-    }
-    assert progs == expected
+    expected = {p for cell in _cells() for p in (cell.forward_program, cell.backward_program)}
+    assert progs == expected and None not in progs
+
+
+class CountingLauncher(inplace.Launcher):
+    counts: dict = {}
+
+    def matmul(self, a, b, out):
+        CountingLauncher.counts["matmul"] = CountingLauncher.counts.get("matmul", 0) + 1
+        super().matmul(a, b, out)
+
+    def step(self, *args):
+        CountingLauncher.counts["kernel"] = CountingLauncher.counts.get("kernel", 0) + 1
+        super().step(*args)
+
+
+@pytest.fixture
+def cuda_on_cpu(factory, monkeypatch):
+    """The in-place engine in its CUDA flavour, its kernels built for the CPU."""
+    emulated = inplace.InplaceEngine(cuda=factory)
+    emulated.launcher = CountingLauncher
+    monkeypatch.setattr(engine, "INPLACE", emulated)
+    CountingLauncher.counts = {}
+    return emulated
+
+
+@pytest.mark.parametrize("cls", list(LAYERS.values()))
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_a_cuda_step_is_two_launches_forward_and_backward(cuda_on_cpu, cls, return_sequences):
+    """The recurrent matmul and one generated kernel, in both directions (the equivalence
+    suite checks the numbers of these passes)."""
+    n_steps = 11
+    layer = cls(3, N, return_sequences=return_sequences, random_state=0)
+    X = np.random.default_rng(1).normal(size=(B, n_steps, 3))
+    out = layer.forward(X)
+    assert layer._tape.engine is cuda_on_cpu
+    assert CountingLauncher.counts == {"matmul": n_steps, "kernel": n_steps}
+    CountingLauncher.counts = {}
+    layer.backward(np.ones_like(out))
+    assert CountingLauncher.counts == {"matmul": n_steps, "kernel": n_steps}
+
+
+class CompileError(Exception):
+    """Stands in for cupy.cuda.compiler.CompileException."""
+
+
+def _failing(kind, factory):
+    def make(src):
+        if kind == "compile":
+            raise CompileError(f'{src.name}.cu(17): error: identifier "bogus" is undefined')
+        kernel = factory(src)
+
+        def wrong(*args, size):
+            kernel(*args, size=size)
+            args[-1][...] += 1e-3  # the last buffer it writes is off
+
+        return wrong
+
+    return make
+
+
+@pytest.mark.parametrize(
+    "kind, words", [("compile", "CompileError"), ("wrong", "differing from NumPy")]
+)
+def test_a_failing_kernel_warns_once_and_falls_back_to_the_generic_engine(
+    factory, monkeypatch, kind, words
+):
+    monkeypatch.setattr(engine, "INPLACE", inplace.InplaceEngine(cuda=_failing(kind, factory)))
+    monkeypatch.setattr(cuda, "_RESULTS", {})
+    X = np.random.default_rng(2).normal(size=(2, 6, 3))
+    layer = anyrnn.LSTM(3, 4, return_sequences=True, dtype="float64", random_state=0)
+    generic = anyrnn.LSTM(
+        3, 4, return_sequences=True, dtype="float64", random_state=0, fast_path=False
+    )
+    with pytest.warns(RuntimeWarning, match=f"lstm_forward.*self-check.*{words}"):
+        out = layer.forward(X)
+    np.testing.assert_array_equal(out, generic.forward(X))
+    assert layer._tape.engine.name == "generic"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once: no second warning
+        np.testing.assert_array_equal(layer.infer(X), out)
+    layer.fast_path = True
+    with pytest.raises(engine.FastPathError, match=f"failed the self-check.*{words}"):
+        layer.forward(X)

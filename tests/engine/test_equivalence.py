@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 from conftest import rel_err
+from cxx_kernels import CXX, CxxFactory
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from anyrnn import engine
 from anyrnn.backend import _status
 from anyrnn.cells import CELLS as CELL_CLASSES
 from anyrnn.engine.codegen import numba_available
+from anyrnn.engine.inplace import InplaceEngine
 from anyrnn.layers.recurrent import CELLS
 
 
@@ -44,26 +46,41 @@ OPTIONS = {
     "return_state": {"return_state": True, "return_sequences": True},
     "state_only": {"return_state": True},
 }
-#: (backend, Numba kernels?): the in-place engine's flavours
+#: the in-place engine's flavours: (backend, how its steps run)
 FLAVOURS = [
     pytest.param(
-        ("numpy", True),
+        ("numpy", "numba"),
         id="numba",
         marks=pytest.mark.skipif(not numba_available(), reason="Numba is not installed"),
     ),
-    pytest.param(("numpy", False), id="numpy-calls"),
+    pytest.param(("numpy", "numpy-calls"), id="numpy-calls"),
     pytest.param(
-        ("cupy", None),
+        ("numpy", "cuda-on-cpu"),
+        id="cuda-on-cpu",
+        marks=pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the CUDA kernels"),
+    ),
+    pytest.param(
+        ("cupy", "cuda"),
         id="cuda",
         marks=pytest.mark.skipif(not _status("cupy")[0], reason="CuPy needs a usable GPU here"),
     ),
 ]
 
 
+@pytest.fixture(scope="module")
+def cxx_factory(tmp_path_factory):
+    return CxxFactory(tmp_path_factory.mktemp("kernels"))
+
+
 @pytest.fixture(params=FLAVOURS)
-def flavour(request, monkeypatch):
-    backend, use_numba = request.param
-    monkeypatch.setattr(engine.INPLACE, "use_numba", use_numba)
+def flavour(request, monkeypatch, cxx_factory):
+    """The backend to build layers on, with the in-place engine running its steps as
+    Numba loops, NumPy calls, the CUDA kernels built as C++ (over NumPy arrays), or CuPy."""
+    backend, how = request.param
+    if how == "cuda-on-cpu":
+        monkeypatch.setattr(engine, "INPLACE", InplaceEngine(cuda=cxx_factory))
+    else:
+        monkeypatch.setattr(engine.INPLACE, "use_numba", how == "numba")
     return backend
 
 
@@ -109,7 +126,7 @@ def test_every_engine_equals_the_generic_engine(flavour, cls, kw, dtype, options
     if options.get("return_state"):
         d_outs += [rng.normal(size=(4, 5)) for _ in fast.state_names]
     got, ref = _run(fast, X, init, d_outs), _run(generic, X, init, d_outs)
-    assert fast._tape.engine.name == "inplace" and generic._tape.engine.name == "generic"
+    assert fast._tape.engine is engine.INPLACE and generic._tape.engine.name == "generic"
     tol = 1e-12 if dtype == "float64" else 2e-6
     for key in ref:
         assert rel_err(got[key], ref[key]) <= tol, key
