@@ -16,8 +16,9 @@ __all__ = ["Layer", "Parameter", "Gradient"]
 class Parameter:
     """A settable parameter attribute (``layer.W_x = w``).
 
-    Assigning converts the value to the layer's backend, device and dtype after
-    checking its shape; a rejected value leaves the layer unchanged.
+    Assigning copies the value into the layer's backend, device and dtype after
+    checking its shape (the layer never shares memory with the caller's array); a
+    rejected value leaves the layer unchanged.
     """
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -119,7 +120,7 @@ class Layer(Saveable):
         raise NotImplementedError
 
     def _set_param(self, name: str, value: Any) -> None:
-        arr = self._backend.asarray(value, name=name)
+        arr = self._backend.asarray(value, name=name, copy=True)  # never the caller's memory
         expected = self.param_shapes()[name]
         if tuple(arr.shape) != expected:
             raise ValueError(
