@@ -613,7 +613,7 @@ class GRU(RecurrentLayer):
         dtype: Any = None,
         random_state: Any = None,
     ):
-        self.reset_after = reset_after
+        self.reset_after = check_bool(reset_after, "reset_after")
         super().__init__(
             n_features,
             n_nodes,
