@@ -406,6 +406,16 @@ def test_check_values_false_skips_only_the_value_check():
         losses.sigmoid_binary_cross_entropy(Z[:, :1], np.zeros(4), check_values=False)
 
 
+def test_bool_targets_on_every_backend(backend):
+    b = anyrnn.resolve_backend(backend.name, backend.device, "float64")
+    z = b.from_host(Z[:, :2])
+    y = b.from_host(np.eye(4, 2) > 0, dtype=b.xp.bool)
+    ref = losses.sigmoid_binary_cross_entropy(Z[:, :2], np.eye(4, 2))
+    got = losses.sigmoid_binary_cross_entropy(z, y)
+    np.testing.assert_allclose(anyrnn.to_numpy(got[1]), ref[1], rtol=1e-12)
+    losses.softmax_cross_entropy(z, y)  # bool rows are probabilities in [0, 1]
+
+
 def test_mse_gradient_keeps_the_prediction_dtype():
     pred = Z.astype(np.float32)
     loss, grad = losses.mean_squared_error(pred, Z)  # float64 targets

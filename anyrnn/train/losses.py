@@ -171,9 +171,9 @@ def softmax_cross_entropy(logits: Any, y: Any, *, check_values: bool = True) -> 
         y = one_hot(y, n_classes, logits.dtype)
     else:
         _same_shape(logits, y, "logits")
+        y = xp.astype(y, logits.dtype) if y.dtype != logits.dtype else y  # bool rows too
         if check_values:
             _check_range(y, xp, 0, 1, "one-hot or probability rows must be in [0, 1]")
-        y = xp.astype(y, logits.dtype) if y.dtype != logits.dtype else y
     logp = log_softmax(logits, axis=1)
     loss = -xp.sum(_mul_safe(y, logp, xp)) / n  # -Σ y log p, with 0·(-inf) = 0
     d_logits = (softmax(logits, axis=1) - y) / n  # d/dz -Σ y log softmax(z) = p - y
@@ -189,10 +189,10 @@ def sigmoid_binary_cross_entropy(
     """
     xp = _pair(logits, y, "logits")
     _same_shape(logits, y, "logits")
+    y = xp.astype(y, logits.dtype) if y.dtype != logits.dtype else y  # bool targets too
     if check_bool(check_values, "check_values"):
         _check_range(y, xp, 0, 1, "binary targets must be in [0, 1]")
     n = logits.shape[0]
-    y = xp.astype(y, logits.dtype) if y.dtype != logits.dtype else y
     # -[y log σ(z) + (1 - y) log σ(-z)] = y softplus(-z) + (1 - y) softplus(z)
     per = _mul_safe(y, softplus(-logits), xp) + _mul_safe(1 - y, softplus(logits), xp)
     loss = xp.sum(per) / n
