@@ -393,14 +393,15 @@ class Backend:
         )
 
 
-def _refuse_masked(x: Any, name: str) -> None:
+def _refuse_masked(x: Any, name: str | None) -> None:
     """NumPy masked arrays are refused: every conversion would drop their mask."""
     if isinstance(x, np.ma.MaskedArray):
+        what, fix = (name, f"{name}.filled(0)") if name else ("the array", "a.filled(0)")
         raise TypeError(
-            f"{name} is a NumPy masked array; anyrnn does not read element masks (converting "
-            f"it would silently drop the mask). Pass {name}.filled(0) (or {name}.data) and, "
-            "for padded sequences, a step mask: forward(X, mask=...) with a bool "
-            "(batch, n_sequences) array, True on real steps, or lengths=..."
+            f"{what} is a NumPy masked array; anyrnn does not read element masks (converting "
+            f"it would silently drop the mask). Pass {fix} (or its .data) and, for padded "
+            "sequences, a step mask: forward(X, mask=...) with a bool (batch, n_sequences) "
+            "array, True on real steps, or lengths=..."
         )
 
 
@@ -513,7 +514,7 @@ def to_numpy(x: Any) -> np.ndarray:
     never changes ``x`` (nor the layer ``x`` belongs to), and later changes to ``x``
     do not show in it. NumPy masked arrays raise ``TypeError`` (the mask would be lost).
     """
-    _refuse_masked(x, "x")
+    _refuse_masked(x, None)
     if isinstance(x, np.ndarray):
         return np.array(x, copy=True, subok=False)
     lib = array_library(x)
@@ -544,7 +545,7 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
     """
     target = resolve_backend(backend, device)  # the float dtype is unused: x keeps its own
     xp = target.xp
-    _refuse_masked(x, "x")
+    _refuse_masked(x, None)
     if isinstance(x, np.ndarray) and target.name != "numpy":
         x = _native(x)  # DLPack refuses other byte orders; torch aborts on negative strides
     elif array_library(x) == "cupy" and any(s < 0 for s in x.strides):
