@@ -44,12 +44,18 @@ def test_to_numpy_is_a_private_writable_copy(backend):
     assert not np.shares_memory(again, host)
 
 
-def test_to_numpy_of_numpy_and_subclasses():
+class _Sub(np.ndarray):
+    pass
+
+
+def test_to_numpy_of_numpy_arrays_views_and_subclasses():
     a = np.arange(6.0).reshape(2, 3)
     b = anyrnn.to_numpy(a)
     assert b is not a and not np.shares_memory(a, b)
     view = a[:, ::-1]
     np.testing.assert_array_equal(anyrnn.to_numpy(view), view)
+    sub = anyrnn.to_numpy(a.view(_Sub))
+    assert type(sub) is np.ndarray and not np.shares_memory(sub, a)
 
 
 def test_assigning_a_parameter_copies_it(backend):
