@@ -158,6 +158,22 @@ def _load_namespace(name: str) -> ModuleType:
 # --------------------------------------------------------------------------- devices
 
 
+@functools.cache
+def _torch_device_problem(device: str) -> str:
+    """Why torch cannot allocate on ``device`` here ("" if it can). Probed once."""
+    import torch
+
+    if device == "cpu" or device.startswith("cpu:"):
+        return ""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "torch.cuda.is_available() is False (a CPU-only PyTorch, or no GPU or driver)"
+    try:
+        torch.empty(1, device=device)
+    except Exception as exc:  # noqa: BLE001 - no CUDA build, no GPU, no such index, ...
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
 def _resolve_device(name: str, xp: Any, device: Any) -> Any:
     """The concrete device object for ``device`` (None: the backend's default)."""
     if name == "numpy":
@@ -182,9 +198,16 @@ def _resolve_device(name: str, xp: Any, device: Any) -> Any:
         if device is None:
             return torch.get_default_device()
         try:
-            return torch.device(device)
+            dev = torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise ValueError(f"torch cannot use device={device!r}: {exc}") from None
+        why = _torch_device_problem(str(dev))
+        if why:
+            raise BackendUnavailableError(
+                f"torch device {device!r} cannot be used on this machine: {why}. "
+                "Use device='cpu' (or leave device unset)."
+            )
+        return dev
     if name == "jax":
         import jax
 
@@ -301,12 +324,23 @@ class Backend:
                 return self.xp.zeros(shape, dtype=self.dtype)
         return self.xp.zeros(shape, dtype=self.dtype, device=self.device)
 
-    def from_host(self, a: np.ndarray, dtype: Any = None) -> Any:
-        """Move a NumPy array here, cast to ``dtype`` (default: the backend's float)."""
+    def from_host(self, a: np.ndarray, dtype: Any = None, *, copy: bool = False) -> Any:
+        """Move a NumPy array here, cast to ``dtype`` (default: the backend's float).
+
+        Any NumPy array works: negative strides and non-native byte order are copied
+        into a native, positive-stride array on the host first where the backend needs it
+        (torch refuses both). ``copy=True`` guarantees the result shares no memory with
+        ``a`` (without it, a NumPy or CPU torch array of the right dtype may be ``a``'s
+        memory).
+        """
         dtype = self.dtype if dtype is None else dtype
         if self.name == "numpy":
-            return np.asarray(a, dtype=dtype)
-        return self.xp.asarray(np.asarray(a), dtype=dtype, device=self.device)
+            return np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype=dtype)
+        a = _native(np.asarray(a))
+        out = self.xp.asarray(a, dtype=dtype, device=self.device)
+        if copy and _may_share(out, a):
+            out = self.xp.asarray(out, copy=True)
+        return out
 
     def scalar(self, value: float) -> Any:
         """A 0-D array (the 2023.12 standard takes no Python scalars in function calls)."""
@@ -320,23 +354,33 @@ class Backend:
             return lib == self.name
         return lib == self._module_name.split(".")[0]
 
-    def asarray(self, x: Any, *, name: str) -> Any:
+    def asarray(self, x: Any, *, name: str, copy: bool = False) -> Any:
         """``x`` as an array of this backend, device and float dtype.
 
         Accepts arrays of this backend's library (moved to its device, cast to its
         dtype), NumPy arrays, Python numbers and (nested) sequences. Arrays of any
         other library raise ``TypeError``: moving them between libraries is explicit,
-        with :func:`anyrnn.to_backend`.
+        with :func:`anyrnn.to_backend`. NumPy masked arrays raise ``TypeError`` too:
+        their mask would be silently dropped. ``copy=True``: the result never shares
+        memory with ``x`` (parameters are stored that way, so a caller who later writes
+        into their array does not change the layer).
         """
         xp = self.xp
+        _refuse_masked(x, name)
         if self.owns(x) and not isinstance(x, np.generic):
             if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
                 raise TypeError(f"{name} must hold real numbers; got an array of dtype {x.dtype}")
             arr = x
+            if self.name == "numpy":  # byte order, subclasses (np.matrix): a plain array
+                return (
+                    np.array(x, dtype=self.dtype, copy=True) if copy else np.asarray(x, self.dtype)
+                )
             if array_api_compat.device(arr) != self.device:
                 arr = array_api_compat.to_device(arr, self.device)
             if arr.dtype != self.dtype:
                 arr = xp.astype(arr, self.dtype)
+            if copy and arr is x:
+                arr = xp.asarray(arr, copy=True)
             return arr
         if isinstance(x, np.ndarray | np.generic | list | tuple | int | float | bool):
             try:
@@ -348,13 +392,42 @@ class Backend:
                     f"{name} must hold real numbers; got an array of dtype {a.dtype} "
                     f"(kind {a.dtype.kind!r})"
                 )
-            return self.from_host(a)
+            return self.from_host(a, copy=copy)
         lib = array_library(x)
         raise TypeError(
             f"{name} is a {lib} array ({type(x).__name__}), but this object computes with "
             f"the {self.name} backend. Move it explicitly with "
             f"anyrnn.to_backend({name}, {self.name!r}), or pass a NumPy array."
         )
+
+
+def _refuse_masked(x: Any, name: str | None) -> None:
+    """NumPy masked arrays are refused: every conversion would drop their mask."""
+    if isinstance(x, np.ma.MaskedArray):
+        what, fix = (name, f"{name}.filled(0)") if name else ("the array", "a.filled(0)")
+        raise TypeError(
+            f"{what} is a NumPy masked array; anyrnn does not read element masks (converting "
+            f"it would silently drop the mask). Pass {fix} (or its .data) and, for padded "
+            "sequences, a step mask: forward(X, mask=...) with a bool (batch, n_sequences) "
+            "array, True on real steps, or lengths=..."
+        )
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    """``a`` with native byte order and no negative strides (copied only if needed)."""
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if any(s < 0 for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _may_share(out: Any, a: np.ndarray) -> bool:
+    """Whether ``out`` (any library) might share memory with the host array ``a``."""
+    try:
+        return bool(np.shares_memory(np.from_dlpack(out), a))
+    except Exception:  # noqa: BLE001 - not on the host, or no DLPack: assume the worst
+        return array_library(out) != "cupy"
 
 
 def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = None) -> Backend:
@@ -395,7 +468,7 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
         if name not in BACKEND_NAMES:
             try:  # a dotted module name of another Array API library
                 module = importlib.import_module(backend)
-            except ImportError:
+            except (ImportError, ValueError, TypeError):  # "" or "..x" are no module names
                 raise ValueError(
                     f"unknown backend {backend!r}; expected one of "
                     f"{list(BACKEND_NAMES) + ['auto']} or an array namespace"
@@ -443,18 +516,26 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy any supported array (NumPy, CuPy, torch, JAX, array-api-strict) to NumPy."""
+    """A NumPy copy of any supported array (NumPy, CuPy, torch, JAX, array-api-strict).
+
+    Always a new, writable array that shares no memory with ``x``: writing into it
+    never changes ``x`` (nor the layer ``x`` belongs to), and later changes to ``x``
+    do not show in it. NumPy masked arrays raise ``TypeError`` (the mask would be lost).
+    """
+    _refuse_masked(x, None)
     if isinstance(x, np.ndarray):
-        return x
+        return np.array(x, copy=True, subok=False)
     lib = array_library(x)
     if lib == "cupy":
-        return x.get()
+        return x.get()  # a host copy
     if lib == "torch":
-        return x.detach().cpu().numpy()
+        t = x.detach()
+        return t.numpy().copy() if t.device.type == "cpu" else t.cpu().numpy()
     try:
-        return np.from_dlpack(x, device="cpu")
+        host = np.from_dlpack(x, device="cpu")  # a view where it can be (JAX: read-only)
     except (TypeError, BufferError, RuntimeError, ValueError, AttributeError):
-        return np.asarray(x)
+        host = x
+    return np.array(host, copy=True)
 
 
 def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
@@ -472,6 +553,11 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
     """
     target = resolve_backend(backend, device)  # the float dtype is unused: x keeps its own
     xp = target.xp
+    _refuse_masked(x, None)
+    if isinstance(x, np.ndarray) and target.name != "numpy":
+        x = _native(x)  # DLPack refuses other byte orders; torch aborts on negative strides
+    elif array_library(x) == "cupy" and any(s < 0 for s in x.strides):
+        x = x.copy()  # C-contiguous, positive strides
     if target.owns(x):
         if array_api_compat.device(x) != target.device:
             return array_api_compat.to_device(x, target.device)

@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from typing import Any
 
 import numpy as np
 
 from . import bench
-from .backend import available_backends, to_numpy
+from .backend import BackendUnavailableError, available_backends, resolve_backend, to_numpy
 from .cells import CELLS as CELL_CLASSES
 from .engine.inplace import show_kernels
 from .estimators import ScratchSimpleRNNClassifier
@@ -35,7 +37,69 @@ __all__ = ["main"]
 TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _enable_x64_if_needed(backend: str, dtype: str) -> None:
+    """Turn JAX's 64-bit mode on for ``--backend jax --dtype float64``, and say so."""
+    if backend.lower().replace("-", "_") != "jax" or dtype != "float64":
+        return
+    try:
+        import jax
+    except ImportError:
+        return  # resolving the backend says that JAX is missing
+    if not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)  # this process only
+        print("note: turned on JAX's 64-bit mode (jax_enable_x64) in this process, for float64")
+
+
+def _check_backend(parser: argparse.ArgumentParser, backend: str, dtype: str) -> None:
+    """Exit with a one-line error (no traceback) if ``--backend`` cannot be used here."""
+    _enable_x64_if_needed(backend, dtype)
+    try:
+        resolve_backend(backend, None, dtype)
+    except (ValueError, TypeError, BackendUnavailableError) as exc:
+        parser.error(f"--backend {backend}: {exc}")
+
+
+def _plot_target(parser: argparse.ArgumentParser, plot: str) -> tuple[str, str] | None:
+    """``(absolute path, format)`` for ``--plot``, checked *before* training; None: no plot.
+
+    Exits with a one-line error if the file could not be written (no such directory, a
+    directory, not writable, a format matplotlib cannot write).
+    """
+    if plot.lower() == "none":
+        return None
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        print(
+            "note: no plot will be written: matplotlib is not installed (pip install 'anyrnn[plot]')"
+        )
+        return None
+    path = os.path.abspath(os.path.expanduser(plot))
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    formats = Figure().canvas.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        parser.error(
+            f"--plot {plot}: matplotlib cannot write .{suffix} files; use a .png path "
+            f"(or one of {', '.join('.' + f for f in sorted(formats))}), or 'none'"
+        )
+    fmt = suffix or "png"  # no suffix: PNG, written to exactly the path given
+    parent = os.path.dirname(path)
+    if os.path.isdir(path):
+        parser.error(f"--plot {plot}: that is a directory; give a file name such as curves.png")
+    if not os.path.isdir(parent):
+        what = "is not a directory" if os.path.exists(parent) else "does not exist"
+        parser.error(f"--plot {plot}: {parent} {what}")
+    try:  # can a file be created there? (a probe, removed at once)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".anyrnn-plot-probe-"):
+            pass
+    except OSError as exc:
+        parser.error(f"--plot {plot}: cannot write in {parent} ({exc.strerror or exc})")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        parser.error(f"--plot {plot}: the file exists and is not writable")
+    return path, fmt
+
+
+def _demo(args: argparse.Namespace, plot: tuple[str, str] | None) -> int:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -70,15 +134,13 @@ def _demo(args: argparse.Namespace) -> int:
     per_epoch = 1000 * float(np.mean(clf.epoch_times_))
     print(f"held-out accuracy: {accuracy:.4f} on {X_test.shape[0]} digits")
     print(f"time per epoch: {per_epoch:.1f} ms ({clf.n_iter_} epochs, {seconds:.1f} s in all)")
-    if args.plot != "none":
-        try:
-            import matplotlib
+    if plot is not None:
+        import matplotlib
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            print("no plot: matplotlib is not installed (pip install 'anyrnn[plot]')")
-            return 0
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        path, fmt = plot
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
         epochs = np.arange(1, clf.n_iter_ + 1)
         ax1.plot(epochs, clf.loss_curve_)
@@ -88,9 +150,14 @@ def _demo(args: argparse.Namespace) -> int:
         ax2.set(title="accuracy", xlabel="epoch", ylabel="accuracy")
         ax2.legend()
         fig.tight_layout()
-        fig.savefig(args.plot, dpi=100)
-        plt.close(fig)
-        print(f"curves written to {args.plot}")
+        try:
+            fig.savefig(path, dpi=100, format=fmt)
+        except OSError as exc:
+            print(f"error: the curves could not be written to {path}: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            plt.close(fig)
+        print(f"curves written to {path}")
     return 0
 
 
@@ -170,10 +237,6 @@ def _bench(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    if args.backend == "jax" and args.dtype == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)  # this process only
     step = anyrnn_step(args.cell, shape, args.dtype, args.backend)
     times = interleaved({"anyrnn": step}, repeats=args.repeats, warmup=2, settle=0.0)["anyrnn"]
     median = float(np.median(times))
@@ -221,7 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         "--epochs", type=int, default=60, help="most epochs (early stopping may end sooner)"
     )
     demo.add_argument(
-        "--plot", default="anyrnn-demo.png", help="PNG path for the curves, or 'none'"
+        "--plot",
+        default="anyrnn-demo.png",
+        help="path for the curves (PNG unless the suffix names another format), or 'none'",
     )
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -240,16 +305,30 @@ def main(argv: list[str] | None = None) -> int:
     kernels.add_argument("--cell", default="all", choices=["all", "simple", "lstm", "gru"])
     kernels.add_argument("--target", default="all", choices=["all", "cpu", "cuda"])
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Check every argument before any work starts, then run the command."""
     if args.command == "kernels":
         return _kernels(args)
     if args.command == "bench":
         if args.repeats < 1:
             parser.error(f"--repeats must be at least 1; got {args.repeats}")
+        _check_backend(parser, args.backend, args.dtype)
         return _bench(args)
     if args.command == "demo":
         if args.epochs < 1:
             parser.error(f"--epochs must be at least 1; got {args.epochs}")
-        return _demo(args)
+        if not 0 <= args.seed <= 2**32 - 1:
+            parser.error(f"--seed must be in [0, 2**32 - 1]; got {args.seed}")
+        _check_backend(parser, args.backend, args.dtype)
+        plot = _plot_target(parser, args.plot)
+        return _demo(args, plot)
     return _check(args)
 
 

@@ -531,8 +531,8 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
 
     def _loss(self, out: Any, y: Any) -> tuple[Any, Any]:
         if self._n_out == 1:
-            return losses.sigmoid_binary_cross_entropy(out, y)
-        return losses.softmax_cross_entropy(out, y)
+            return losses.sigmoid_binary_cross_entropy(out, y, check_values=False)
+        return losses.softmax_cross_entropy(out, y, check_values=False)  # labels: ours
 
     def fit(self, X: Any, y: Any) -> RNNClassifier:
         """Fit on X (n_samples, n_sequences, n_features) and labels or one-hot y."""

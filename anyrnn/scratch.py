@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_bool, check_int, check_real
 from .layers.dense import Dense
 from .layers.recurrent import SimpleRNN as _CoreSimpleRNN
 from .train import losses
@@ -100,6 +101,7 @@ class SimpleRNN:
         As in the seed: per-step error ``ŷ_t − y_t`` summed over steps, no averaging and
         no clipping. ``y`` is (T, output_size) or (T, output_size, 1).
         """
+        learning_rate = check_real(learning_rate, "learning_rate", low=0, low_open=True)
         if self.last_outputs is None:
             raise RuntimeError("SimpleRNN.backward() needs a forward() pass first")
         xp = self.xp
@@ -162,6 +164,10 @@ class ScratchSimpleRNNClassifier:
         dtype: Any = "float64",
         exact_bptt: bool = False,
     ):
+        batch_size = check_int(batch_size, "batch_size")
+        epochs = check_int(epochs, "epochs", low=0)
+        verbose = check_bool(verbose, "verbose")
+        exact_bptt = check_bool(exact_bptt, "exact_bptt")
         kw = dict(backend=backend, device=device, dtype=dtype)
         self._rnn = _CoreSimpleRNN(
             n_features, n_nodes, activation=activation, return_sequences=True, **kw

@@ -25,6 +25,7 @@ Which values go where follows the naming conventions of :mod:`anyrnn.cells.base`
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -126,17 +127,15 @@ def backward_binding(cell: Cell, dy_steps: bool) -> Binding:
     return Binding(params, tuple(returns), widths)
 
 
+@functools.cache
 def _bindings(cell: Cell) -> dict:
-    """The cell's bindings, made once per cell: forward, and backward with and without
-    per-step output gradients."""
-    cached = cell.__dict__.get("_inplace_bindings")
-    if cached is None:
-        cached = cell.__dict__["_inplace_bindings"] = {
-            "forward": (cell.forward_program, forward_binding(cell)),
-            "backward": (cell.backward_program, backward_binding(cell, True)),
-            "backward-last": (cell.backward_program, backward_binding(cell, False)),
-        }
-    return cached
+    """The cell's bindings, made once per kind of cell: forward, and backward with and
+    without per-step output gradients."""
+    return {
+        "forward": (cell.forward_program, forward_binding(cell)),
+        "backward": (cell.backward_program, backward_binding(cell, True)),
+        "backward-last": (cell.backward_program, backward_binding(cell, False)),
+    }
 
 
 class Launcher:

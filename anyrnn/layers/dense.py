@@ -108,6 +108,7 @@ class Dense(Layer):
         X = self._check_X(X)
         p = self.params
         x2, Y = self._apply(X, p)
+        x2 = self.xp.asarray(x2, copy=True)  # never keep the caller's memory for backward
         self._x2, self._in_shape, self._p_forward = x2, tuple(X.shape), p
         return Y
 

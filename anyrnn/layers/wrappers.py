@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import io
-from .._checks import check_real
+from .._checks import check_choice, check_real
 from .base import Saveable
 from .recurrent import RecurrentLayer
 
@@ -136,6 +136,27 @@ def _check_plain(layer: Any, where: str) -> None:
             raise ValueError(f"{where} does not support {flag}=True layers; got {layer!r}")
 
 
+def _check_distinct(layers: list) -> None:
+    """``ValueError`` if one layer object sits twice in ``layers`` (nested ones included).
+
+    A layer used twice in one model would keep only its last forward pass for
+    backward and receive one gradient where it needs the sum of two: its gradients
+    would be wrong and an optimizer would step it twice.
+    """
+    where: dict[int, str] = {}
+    for k, layer in enumerate(layers):
+        inner = layer._named() if isinstance(layer, _Container) else [("", layer)]
+        for sub, plain in inner:
+            here = f"layer {k}" + (f" ({sub} direction)" if sub else "")
+            if id(plain) in where:
+                raise ValueError(
+                    f"the same {type(plain).__name__} object is both {where[id(plain)]} and "
+                    f"{here}: a layer can appear only once in a model (its gradients would be "
+                    "wrong); build a second layer, e.g. with the same random_state"
+                )
+            where[id(plain)] = here
+
+
 @io.register
 class Bidirectional(_Container):
     """Run ``layer`` forwards and a copy backwards over the sequence, and merge.
@@ -165,10 +186,7 @@ class Bidirectional(_Container):
             raise TypeError(
                 f"Bidirectional wraps a SimpleRNN, LSTM or GRU; got {type(layer).__name__}"
             )
-        if merge_mode not in MERGE_MODES:
-            raise ValueError(
-                f"merge_mode must be one of {list(MERGE_MODES)}; got merge_mode={merge_mode!r}"
-            )
+        merge_mode = check_choice(merge_mode, "merge_mode", MERGE_MODES)
         if layer.go_backwards:
             raise ValueError("the forward layer of Bidirectional must have go_backwards=False")
         _check_plain(layer, "Bidirectional")
@@ -342,6 +360,7 @@ class Stacked(_Container):
                     f"{type(layer).__name__}"
                 )
             _check_plain(layer, "Stacked")
+        _check_distinct(layers)
         for k in range(1, len(layers)):
             prev, layer = layers[k - 1], layers[k]
             if not prev.return_sequences:
