@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import numbers
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +28,8 @@ __all__ = [
     "BackendUnavailableError",
     "array_library",
     "available_backends",
+    "cupy_advice",
+    "register_probe",
     "resolve_backend",
     "to_backend",
     "to_numpy",
@@ -55,21 +58,80 @@ class BackendUnavailableError(RuntimeError):
 # --------------------------------------------------------------------------- probes
 
 
+#: checks a backend must also pass, registered by the modules that know them (the
+#: engine registers a run of one of anyrnn's own CUDA kernels for CuPy)
+_PROBES: dict[str, list] = {}
+
+
+def register_probe(name: str, probe: Any) -> None:
+    """Make ``probe(backend) -> None | reason`` part of backend ``name``'s probe."""
+    _PROBES.setdefault(name, []).append(probe)
+    _cupy_status.cache_clear()
+
+
+def cupy_advice(exc: BaseException, cuda_major: int | None = None) -> str:
+    """What failed in a CuPy set-up, naming the missing piece and the command that fixes it."""
+    text = f"{type(exc).__name__}: {exc}"
+    low = text.lower()
+    major = cuda_major or 12
+    extra = f"'anyrnn[cuda{major}]'"
+    suffix = "-cu12" if major == 12 else ""
+    if "nvrtc" in low:
+        return (
+            f"NVRTC, CUDA's runtime compiler, was not found ({text}). Install it with "
+            f"pip install {extra} (CuPy's ctk extra) or pip install nvidia-cuda-nvrtc{suffix}"
+        )
+    if "cublas" in low:
+        return (
+            f"cuBLAS was not found ({text}). Install it with pip install {extra} "
+            f"or pip install nvidia-cublas{suffix}"
+        )
+    if "cuda headers" in low or "cuda_path" in low:
+        return (
+            f"the CUDA headers were not found ({text}). Install them with pip install {extra} "
+            f"or pip install nvidia-cuda-runtime{suffix}"
+        )
+    if "insufficientdriver" in low or "driver version is insufficient" in low:
+        return (
+            f"the NVIDIA driver is missing or older than this CuPy's CUDA {major} needs ({text}). "
+            "Install or upgrade the driver, or install the CuPy of the CUDA major version your "
+            "driver supports ('anyrnn[cuda12]' or 'anyrnn[cuda13]')"
+        )
+    if "nodevice" in low or "no cuda-capable device" in low:
+        return f"no CUDA GPU was found ({text})"
+    return f"no usable CUDA GPU ({text})"
+
+
 @functools.cache
-def _cupy_status() -> tuple[bool, str]:
-    """Whether CuPy can run a kernel here, and why not. Guarded and cached."""
+def _cupy_status(device: int | None = None) -> tuple[bool, str]:
+    """Whether CuPy runs here, on ``device`` (None: the current one), and why not: it
+    counts devices, runs a small matmul (cuBLAS) and the registered probes (anyrnn's own
+    compiled kernel, NVRTC), and copies back. Guarded and cached."""
     try:
         import cupy
     except Exception as exc:  # ImportError, or a broken CUDA install
         return False, f"CuPy is not installed or failed to import ({exc})"
+    major = None
     try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
+        major = cupy.cuda.runtime.runtimeGetVersion() // 1000
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
             return False, "no CUDA GPU was found"
-        probe = cupy.arange(4, dtype=cupy.float32) * 2
-        if probe.get().tolist() != [0.0, 2.0, 4.0, 6.0]:
-            return False, "a test kernel on the GPU returned wrong numbers"
-    except Exception as exc:  # CUDA driver missing, no device, ...
-        return False, f"no usable CUDA GPU ({type(exc).__name__}: {exc})"
+        index = cupy.cuda.Device().id if device is None else device
+        if not 0 <= index < count:
+            return False, f"there is no GPU {index}: this machine has GPUs 0..{count - 1}"
+        with cupy.cuda.Device(index):
+            a = cupy.asarray(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
+            if (a @ a).get().tolist() != [[7.0, 10.0], [15.0, 22.0]]:
+                return False, "a test matmul on the GPU returned wrong numbers"
+            xp = importlib.import_module("array_api_compat.cupy")
+            backend = Backend("cupy", xp, cupy.cuda.Device(index), "float32", xp.__name__)
+            for probe in _PROBES.get("cupy", []):
+                why = probe(backend)
+                if why is not None:
+                    return False, why
+    except Exception as exc:  # no driver, no device, a missing CUDA library, ...
+        return False, cupy_advice(exc, major)
     return True, ""
 
 
@@ -224,12 +286,23 @@ def _resolve_device(name: str, xp: Any, device: Any) -> Any:
 
         if device is None:
             return cupy.cuda.Device()
-        if isinstance(device, int):
-            count = cupy.cuda.runtime.getDeviceCount()
-            if not 0 <= device < count:
-                raise ValueError(f"cupy has GPUs 0..{count - 1}; got device={device!r}")
-            return cupy.cuda.Device(device)
-        return device
+        if isinstance(device, cupy.cuda.Device):
+            index = device.id
+        elif isinstance(device, numbers.Integral) and not isinstance(device, bool | np.bool_):
+            index = int(device)
+        elif isinstance(device, str) and device.removeprefix("cuda:").isdigit():
+            index = int(device.removeprefix("cuda:"))
+        else:
+            raise ValueError(
+                f"cupy takes a GPU number, 'cuda:N' or a cupy.cuda.Device; got device={device!r}"
+            )
+        count = cupy.cuda.runtime.getDeviceCount()
+        if not 0 <= index < count:
+            raise ValueError(f"cupy has GPUs 0..{count - 1}; got device={device!r}")
+        ok, why = _cupy_status(index)
+        if not ok:
+            raise BackendUnavailableError(f"GPU {index} cannot be used: {why}")
+        return cupy.cuda.Device(index)
     return device
 
 
@@ -538,6 +611,24 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.array(host, copy=True)
 
 
+def _on_gpu(x: Any) -> bool:
+    """Whether ``x`` is a torch or JAX array in CUDA memory (a candidate for DLPack)."""
+    lib = array_library(x)
+    if lib == "torch":
+        return x.device.type == "cuda"
+    if lib == "jax":
+        return any(d.platform == "gpu" for d in x.devices())
+    return False
+
+
+def _cupy_from_dlpack(x: Any) -> Any:
+    import cupy
+
+    if array_library(x) == "torch":
+        x = x.detach()  # torch refuses to export a tensor that requires grad
+    return cupy.from_dlpack(x)
+
+
 def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
     """Move ``x`` to another array library (and device), keeping its dtype.
 
@@ -568,6 +659,14 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
             if array_api_compat.device(moved) == target.device:
                 return moved
         except Exception:  # noqa: BLE001 - any DLPack failure falls back to a host copy
+            pass
+    elif _on_gpu(x):  # a torch/JAX CUDA array: zero-copy through DLPack, on its own GPU
+        try:
+            moved = target.run(_cupy_from_dlpack, x)
+            if moved.device.id != target.device.id:
+                moved = array_api_compat.to_device(moved, target.device)
+            return moved
+        except Exception:  # noqa: BLE001 - a DLPack refusal falls back to a host copy
             pass
     host = to_numpy(x) if not isinstance(x, list | tuple) else np.asarray(x)
     if target.name == "numpy":

@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import register_probe
 from ..cells.base import CONSTANTS, Cell, _params, _returns
+from ..cells.simple import SimpleCell
 from . import codegen, cuda
 from .codegen import Binding, Ref
 from .workspace import reuse_buffer
@@ -136,6 +138,17 @@ def _bindings(cell: Cell) -> dict:
         "backward": (cell.backward_program, backward_binding(cell, True)),
         "backward-last": (cell.backward_program, backward_binding(cell, False)),
     }
+
+
+def _cupy_probe(backend: Any) -> str | None:
+    """Part of CuPy's availability probe: one of anyrnn's own kernels compiles (NVRTC),
+    runs on the device and gives NumPy's numbers."""
+    prog, binding = _bindings(SimpleCell("tanh"))["forward"]
+    why = cuda.check_kernel(prog, binding, backend)
+    return None if why is None else f"anyrnn's CUDA kernel {prog} failed: {why}"
+
+
+register_probe("cupy", _cupy_probe)
 
 
 class Launcher:

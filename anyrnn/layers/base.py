@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,19 @@ from .._checks import check_real
 from ..backend import Backend, resolve_backend, to_numpy
 from ..cells.init import zero_init
 
-__all__ = ["Layer", "Parameter", "Gradient"]
+__all__ = ["Layer", "Parameter", "Gradient", "on_device"]
+
+
+def on_device(method: Any) -> Any:
+    """Run a layer method with the layer's device current (CuPy launches every kernel on
+    the current device, whatever arrays it is given): ``device=1`` is honoured by every
+    operation of the call, not only by the arrays the layer creates."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._backend.run(method, self, *args, **kwargs)
+
+    return run
 
 
 class Parameter:

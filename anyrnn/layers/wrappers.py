@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import io
 from .._checks import check_choice, check_real
-from .base import Saveable
+from .base import Saveable, on_device
 from .recurrent import RecurrentLayer
 
 __all__ = ["Stacked", "Bidirectional", "MERGE_MODES"]
@@ -276,6 +276,7 @@ class Bidirectional(_Container):
             return a * b
         return (a + b) * 0.5
 
+    @on_device
     def _run(self, X: Any, mask: Any, lengths: Any, keep: bool) -> Any:
         fwd, bwd = self.forward_layer, self.backward_layer
         call_f = fwd.forward if keep else fwd.infer
@@ -288,6 +289,7 @@ class Bidirectional(_Container):
             self._outs = (a, b)
         return self._merge(a, b)
 
+    @on_device
     def forward(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Both directions over X (batch, n_steps, n_features), merged.
 
@@ -298,10 +300,12 @@ class Bidirectional(_Container):
 
     __call__ = forward
 
+    @on_device
     def infer(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Like :meth:`forward`, keeping nothing for backward."""
         return self._run(X, mask, lengths, keep=False)
 
+    @on_device
     def backward(self, d_out: Any) -> Any:
         """Gradients of both directions; returns dX (the sum of both directions' dX)."""
         if self._outs is None:
@@ -437,6 +441,7 @@ class Stacked(_Container):
         inner = ", ".join(repr(layer) for layer in self._layers)
         return f"Stacked([{inner}], dropout={self.dropout})"
 
+    @on_device
     def forward(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Every layer in turn, with dropout between them."""
         h = X
@@ -453,6 +458,7 @@ class Stacked(_Container):
 
     __call__ = forward
 
+    @on_device
     def infer(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Every layer in turn, without dropout, keeping nothing."""
         h = X
@@ -460,6 +466,7 @@ class Stacked(_Container):
             h = layer.infer(h, mask=mask, lengths=lengths)
         return h
 
+    @on_device
     def backward(self, d_out: Any) -> Any:
         """Backward through every layer; returns dX."""
         d = d_out

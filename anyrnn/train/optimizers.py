@@ -130,14 +130,16 @@ class Optimizer:
                         f"clip_norm needs every layer on one backend, device and dtype (one "
                         f"global norm); layer 0 is on {first} and layer {k} on {layer._backend}"
                     )
-            grads = self._clip(layers[0].xp, grads)
+            grads = first.run(self._clip, first.xp, grads)
         t = self.iterations + 1
         new_params, new_state = [], {}
         for i, (layer, g) in enumerate(zip(layers, grads)):
             params = {}
             for name, value in layer._params.items():
                 key = (i, name)
-                params[name], state = self._update(value, g[name], self.state.get(key), t, layer.xp)
+                params[name], state = layer._backend.run(
+                    self._update, value, g[name], self.state.get(key), t, layer.xp
+                )
                 if state is not None:
                     new_state[key] = state
             new_params.append(params)
