@@ -9,7 +9,7 @@ estimator's backend plus, when the sequences are not all full length, their leng
   n_steps)`` with ``layout="nct"`` (aeon's and sktime's panels);
 * a 2-D array ``(n_samples, n_steps)``: univariate sequences, one value per step (the
   reading of aeon, sktime and tslearn). Its columns are what scikit-learn counts as
-  features (``n_features_in_``);
+  features (``n_features_in_``), and a table keeps them between fit and predict;
 * a list of arrays of unequal lengths: ``(T_i, n_features)`` each, ``(n_channels, T_i)``
   with ``layout="nct"``, or 1-D ``(T_i,)`` for univariate sequences;
 * any of the arrays above padded with NaN after each sequence's end: a step whose
@@ -51,7 +51,8 @@ class Panel:
     lengths : ndarray of int of shape (n_samples,), or None
         Real steps per sample (host); None when every sample has all ``n_steps``.
     n_columns : int or None
-        For 2-D input, its number of columns (scikit-learn's ``n_features_in_``).
+        For a 2-D array (not a list), its number of columns (scikit-learn's
+        ``n_features_in_``).
     feature_names : ndarray of str or None
         Column names of a 2-D pandas frame.
     """
@@ -228,7 +229,8 @@ def read_panel(
     if backend.name != "numpy" and backend.owns(X) and not isinstance(X, np.generic):
         return _read_device(X, backend, order, name, warn and layout is None)
     names, ragged = None, False
-    if _is_sequence_list(X):
+    from_list = _is_sequence_list(X)
+    if from_list:
         X, ragged = _stack_list(X, backend, order, name)
     else:
         _check_library(X, backend, name)
@@ -250,7 +252,8 @@ def read_panel(
         )
     n_columns = None
     if host.ndim == 2:
-        n_columns = int(host.shape[1])
+        if not from_list:  # a table's columns; a list holds sequences, whatever their lengths
+            n_columns = int(host.shape[1])
         host = host[:, :, None]  # univariate sequences
     elif not ragged:
         if 0 in host.shape:

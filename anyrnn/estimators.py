@@ -1117,9 +1117,9 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
                     "y must be 1-D labels (n_samples,) or one-hot (n_samples, n_classes); got "
                     f"shape {y.shape}"
                 )
-            check_classification_targets(y)
             labels = y
             try:
+                check_classification_targets(y)
                 found = np.unique(y)
             except TypeError:
                 raise ValueError(
