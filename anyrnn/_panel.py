@@ -9,7 +9,8 @@ estimator's backend plus, when the sequences are not all full length, their leng
   n_steps)`` with ``layout="nct"`` (aeon's and sktime's panels);
 * a 2-D array ``(n_samples, n_steps)``: univariate sequences, one value per step (the
   reading of aeon, sktime and tslearn). Its columns are what scikit-learn counts as
-  features (``n_features_in_``), and a table keeps them between fit and predict;
+  features (``n_features_in_``), and a table keeps them between fit and predict
+  (nested lists of numbers are a table too);
 * a list of arrays of unequal lengths: ``(T_i, n_features)`` each, ``(n_channels, T_i)``
   with ``layout="nct"``, or 1-D ``(T_i,)`` for univariate sequences;
 * any of the arrays above padded with NaN after each sequence's end: a step whose
@@ -230,6 +231,9 @@ def read_panel(
         return _read_device(X, backend, order, name, warn and layout is None)
     names, ragged = None, False
     from_list = _is_sequence_list(X)
+    # nested lists of numbers are a table, as for any scikit-learn estimator; a list of
+    # arrays is a list of sequences
+    table_rows = from_list and all(isinstance(item, list | tuple) for item in X)
     if from_list:
         X, ragged = _stack_list(X, backend, order, name)
     else:
@@ -252,7 +256,7 @@ def read_panel(
         )
     n_columns = None
     if host.ndim == 2:
-        if not from_list:  # a table's columns; a list holds sequences, whatever their lengths
+        if table_rows or not from_list:  # a table's columns; a list of arrays: sequences
             n_columns = int(host.shape[1])
         host = host[:, :, None]  # univariate sequences
     elif not ragged:
