@@ -569,7 +569,12 @@ class _RNNEstimator(BaseEstimator):
         hp: _Hyper,
         partial: bool,
     ) -> None:
-        """The epochs: shuffled minibatches, one gradient and one optimizer step each."""
+        """The epochs: shuffled minibatches, one gradient and one optimizer step each.
+
+        Four places, each in one line: the minibatch gradient (``self._gradient``), the
+        optimizer step, the epoch loss (``total``, one device sync per epoch) and every
+        decision to stop (``monitor.end_epoch``: divergence, early stopping).
+        """
         epochs = 1 if partial else hp.epochs
         bar = tqdm(
             range(epochs),
@@ -594,7 +599,7 @@ class _RNNEstimator(BaseEstimator):
                 val_loss = val_score = None
                 if val is not None:
                     val_loss, val_score = self._evaluate(network, val, backend)
-                    postfix["val"] = f"{val_score:.4f}"
+                    postfix.update(val_loss=f"{val_loss:.4f}", val_score=f"{val_score:.4f}")
                 stop = monitor.end_epoch(
                     network, epoch_loss, time.perf_counter() - t0, val_loss, val_score
                 )
@@ -795,7 +800,7 @@ class _RNNEstimator(BaseEstimator):
 
     def _layout_for_predict(self) -> str | None:
         layout = self.layout
-        return layout.lower() if isinstance(layout, str) else layout
+        return None if layout is None else check_choice(layout, "layout", LAYOUTS, lower=True)
 
     # model files ------------------------------------------------------------------
     #: fitted scalars a model file keeps
