@@ -36,15 +36,19 @@ def fitted_regressor(**kw):
 
 
 def assert_unchanged(est, call, error=ValueError, match=None):
+    outputs = est.predict(X) if hasattr(est, "network_") else None
+    params = {}
     if isinstance(call, tuple):  # (hyper-parameters to set first, then the failing call)
         params, call = call
+        old = {k: v for k, v in est.get_params().items() if k in params}
         est.set_params(**params)
     before = fingerprint(est)
-    outputs = est.predict(X) if hasattr(est, "network_") else None
     with pytest.raises(error, match=match):
         call(est)
     assert fingerprint(est) == before
     if outputs is not None:
+        if params:
+            est.set_params(**old)
         np.testing.assert_array_equal(est.predict(X), outputs)
 
 
