@@ -527,9 +527,14 @@ class _RNNEstimator(BaseEstimator):
         train, val = data, None
         if hp.early_stopping and not partial:
             train, val = self._split(data, hp, backend, rng, info)
-        if partial and cont and getattr(self, "_optimizer", None) is not None:
-            optimizer = copy.copy(self._optimizer)
-            optimizer.state = dict(optimizer.state)
+        old = getattr(self, "_optimizer", None) if partial and cont else None
+        if old is not None and (type(old), old.lr, old.clip_norm) == (
+            OPTIMIZERS[hp.optimizer],
+            hp.lr,
+            hp.clip_norm,
+        ):  # partial_fit goes on with the optimizer's state (unless its settings changed)
+            optimizer = copy.copy(old)
+            optimizer.state = dict(old.state)
         else:
             optimizer = make_optimizer(hp.optimizer, hp.lr, hp.clip_norm)
         monitor = _Monitor(

@@ -199,6 +199,10 @@ def test_partial_fit_continues_and_equals_fit_epoch_by_epoch():
     reg = RNNRegressor(**SMALL)
     reg.partial_fit(SEQS, LABELS * 1.0).partial_fit(SEQS, LABELS * 1.0)
     assert reg.n_iter_ == 2
+    kept = reg._optimizer
+    reg.set_params(optimizer="sgd", lr=0.1).partial_fit(SEQS, LABELS * 1.0)  # new settings
+    assert type(reg._optimizer).__name__ == "SGD" and reg._optimizer.lr == 0.1
+    assert kept.iterations == 8  # the earlier optimizer was copied, never stepped in place
 
 
 def test_warm_start_continues_from_the_fitted_weights():
