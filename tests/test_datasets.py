@@ -5,7 +5,8 @@ Floors: random_state=0 scored 0.954 and 0.960 on the official test splits; over
 random_state 0-5 the lowest were 0.943 and 0.907 (anyrnn 0.1, NumPy, 2026-11). The floors
 sit about 0.02-0.03 below those lowest scores, so a BLAS or platform difference does not
 fail them while a real regression (chance is 0.11 and 0.50) does. ``benchmarks/datasets.py``
-trains bigger models for the README's table.
+trains bigger models for the README's table. Skipped unless aeon is installed (the
+``datasets`` extra; the ``test`` extra leaves it out, see pyproject.toml).
 """
 
 from __future__ import annotations
