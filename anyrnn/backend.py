@@ -29,6 +29,7 @@ __all__ = [
     "array_library",
     "available_backends",
     "cupy_advice",
+    "refuse_masked",
     "register_probe",
     "resolve_backend",
     "to_backend",
@@ -439,7 +440,7 @@ class Backend:
         into their array does not change the layer).
         """
         xp = self.xp
-        _refuse_masked(x, name)
+        refuse_masked(x, name)
         if self.owns(x) and not isinstance(x, np.generic):
             if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
                 raise TypeError(f"{name} must hold real numbers; got an array of dtype {x.dtype}")
@@ -474,15 +475,16 @@ class Backend:
         )
 
 
-def _refuse_masked(x: Any, name: str | None) -> None:
+def refuse_masked(x: Any, name: str | None) -> None:
     """NumPy masked arrays are refused: every conversion would drop their mask."""
     if isinstance(x, np.ma.MaskedArray):
         what, fix = (name, f"{name}.filled(0)") if name else ("the array", "a.filled(0)")
         raise TypeError(
             f"{what} is a NumPy masked array; anyrnn does not read element masks (converting "
             f"it would silently drop the mask). Pass {fix} (or its .data) and, for padded "
-            "sequences, a step mask: forward(X, mask=...) with a bool (batch, n_sequences) "
-            "array, True on real steps, or lengths=..."
+            "sequences, say which steps are real: to a layer, forward(X, mask=...) with a bool "
+            "(batch, n_steps) array, True on real steps, or lengths=...; to an estimator, a "
+            "list of unequal-length arrays or NaN padding after each sequence's end"
         )
 
 
@@ -595,7 +597,7 @@ def to_numpy(x: Any) -> np.ndarray:
     never changes ``x`` (nor the layer ``x`` belongs to), and later changes to ``x``
     do not show in it. NumPy masked arrays raise ``TypeError`` (the mask would be lost).
     """
-    _refuse_masked(x, None)
+    refuse_masked(x, None)
     if isinstance(x, np.ndarray):
         return np.array(x, copy=True, subok=False)
     lib = array_library(x)
@@ -644,7 +646,7 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
     """
     target = resolve_backend(backend, device)  # the float dtype is unused: x keeps its own
     xp = target.xp
-    _refuse_masked(x, None)
+    refuse_masked(x, None)
     if isinstance(x, np.ndarray) and target.name != "numpy":
         x = _native(x)  # DLPack refuses other byte orders; torch aborts on negative strides
     elif array_library(x) == "cupy" and any(s < 0 for s in x.strides):

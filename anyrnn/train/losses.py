@@ -136,7 +136,32 @@ def one_hot(labels: Any, n_classes: int, dtype: Any) -> Any:
     return xp.astype(xp.expand_dims(labels, axis=1) == classes, dtype)
 
 
-def softmax_cross_entropy(logits: Any, y: Any, *, check_values: bool = True) -> tuple[Any, Any]:
+def _weights(sample_weight: Any, pred: Any, xp: Any, check_values: bool) -> Any:
+    """``sample_weight`` broadcastable against ``pred`` (in its dtype), or None.
+
+    Weights are per sample, shape (n,), or per sample and step, shape (n, T) for a
+    (n, T, k) prediction: a leading part of ``pred``'s shape.
+    """
+    if sample_weight is None:
+        return None
+    w = sample_weight
+    shape = tuple(getattr(w, "shape", ()))
+    lead = tuple(pred.shape[: len(shape)])
+    if _xp(w) is not xp or not 1 <= len(shape) < pred.ndim + 1 or shape != lead:
+        raise ValueError(
+            f"sample_weight must be an array of shape {tuple(pred.shape[:1])} (one weight per "
+            f"sample) or a leading part of {tuple(pred.shape)}, on the predictions' backend; "
+            f"got shape {shape}"
+        )
+    w = xp.astype(w, pred.dtype) if w.dtype != pred.dtype else w
+    if check_values and not bool(xp.all(xp.isfinite(w)) and xp.all(w >= 0)):
+        raise ValueError("sample_weight must be finite and non-negative")
+    return xp.reshape(w, shape + (1,) * (pred.ndim - len(shape)))
+
+
+def softmax_cross_entropy(
+    logits: Any, y: Any, *, sample_weight: Any = None, check_values: bool = True
+) -> tuple[Any, Any]:
     """Mean cross-entropy of softmax(logits) against integer labels or one-hot rows.
 
     Parameters
@@ -144,8 +169,12 @@ def softmax_cross_entropy(logits: Any, y: Any, *, check_values: bool = True) -> 
     logits : array of shape (n, n_classes)
     y : int array of shape (n,), or array of shape (n, n_classes) (one-hot or soft)
         Labels must be in ``[0, n_classes)``; rows of probabilities in ``[0, 1]``.
+    sample_weight : array of shape (n,), optional
+        Each sample's loss is multiplied by its weight (the mean stays over ``n``). An
+        all-ones weight gives the unweighted numbers only up to rounding: pass None.
     check_values : bool
-        Check the label values (one device sync); shapes and dtypes are always checked.
+        Check the label and weight values (one device sync); shapes and dtypes are always
+        checked.
     """
     xp = _pair(logits, y, "logits")
     check_values = check_bool(check_values, "check_values")
@@ -174,18 +203,21 @@ def softmax_cross_entropy(logits: Any, y: Any, *, check_values: bool = True) -> 
         y = xp.astype(y, logits.dtype) if y.dtype != logits.dtype else y  # bool rows too
         if check_values:
             _check_range(y, xp, 0, 1, "one-hot or probability rows must be in [0, 1]")
-    logp = log_softmax(logits, axis=1)
-    loss = -xp.sum(_mul_safe(y, logp, xp)) / n  # -Σ y log p, with 0·(-inf) = 0
-    d_logits = (softmax(logits, axis=1) - y) / n  # d/dz -Σ y log softmax(z) = p - y
-    return loss, d_logits
+    w = _weights(sample_weight, logits, xp, check_values)
+    terms = _mul_safe(y, log_softmax(logits, axis=1), xp)  # y log p, with 0·(-inf) = 0
+    d_logits = softmax(logits, axis=1) - y  # d/dz -Σ y log softmax(z) = p - y
+    if w is None:
+        return -xp.sum(terms) / n, d_logits / n
+    return -xp.sum(w * terms) / n, w * d_logits / n
 
 
 def sigmoid_binary_cross_entropy(
-    logits: Any, y: Any, *, check_values: bool = True
+    logits: Any, y: Any, *, sample_weight: Any = None, check_values: bool = True
 ) -> tuple[Any, Any]:
     """Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], same shape.
 
-    ``check_values``: check that the targets are in [0, 1] (one device sync).
+    ``sample_weight`` (n,): each sample's loss multiplied by its weight. ``check_values``:
+    check that the targets are in [0, 1] and the weights non-negative (one device sync).
     """
     xp = _pair(logits, y, "logits")
     _same_shape(logits, y, "logits")
@@ -193,22 +225,31 @@ def sigmoid_binary_cross_entropy(
     if check_bool(check_values, "check_values"):
         _check_range(y, xp, 0, 1, "binary targets must be in [0, 1]")
     n = logits.shape[0]
+    w = _weights(sample_weight, logits, xp, bool(check_values))
     # -[y log σ(z) + (1 - y) log σ(-z)] = y softplus(-z) + (1 - y) softplus(z)
     per = _mul_safe(y, softplus(-logits), xp) + _mul_safe(1 - y, softplus(logits), xp)
-    loss = xp.sum(per) / n
-    d_logits = (sigmoid(logits) - y) / n
-    return loss, d_logits
+    d_logits = sigmoid(logits) - y
+    if w is None:
+        return xp.sum(per) / n, d_logits / n
+    return xp.sum(w * per) / n, w * d_logits / n
 
 
-def mean_squared_error(pred: Any, y: Any) -> tuple[Any, Any]:
+def mean_squared_error(
+    pred: Any, y: Any, *, sample_weight: Any = None, check_values: bool = True
+) -> tuple[Any, Any]:
     """``Σ (pred - y)^2 / n_samples`` (sum over outputs and steps, mean over samples).
 
     ``y`` must have ``pred``'s shape. The gradient is ``2 (pred - y) / n_samples``, in
-    ``pred``'s dtype.
+    ``pred``'s dtype. ``sample_weight`` (n,): each sample's squared errors multiplied by
+    its weight (or (n, T) for (n, T, k) predictions: per sample and step); ``check_values``:
+    check the weights are finite and non-negative.
     """
     xp = _pair(pred, y, "pred")
     _same_shape(pred, y, "pred")
     n = pred.shape[0]
     y = xp.astype(y, pred.dtype) if y.dtype != pred.dtype else y
+    w = _weights(sample_weight, pred, xp, check_bool(check_values, "check_values"))
     diff = pred - y
-    return xp.sum(diff * diff) / n, (2 / n) * diff
+    if w is None:
+        return xp.sum(diff * diff) / n, (2 / n) * diff
+    return xp.sum(w * diff * diff) / n, (2 / n) * (w * diff)
