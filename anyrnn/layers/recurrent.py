@@ -357,7 +357,8 @@ class SimpleRNN(RecurrentLayer):
     """A fully connected recurrent layer with hand-written BPTT.
 
     ``a_t = x_t·W_x + h_{t-1}·W_h + B``,  ``h_t = tanh(a_t)`` (or relu): the cell is
-    :mod:`anyrnn.cells.simple`.
+    :mod:`anyrnn.cells.simple`. (Seed 003's next-step regressor, with its own signature,
+    is the other class of this name: :class:`anyrnn.scratch.SimpleRNN`.)
 
     Parameters
     ----------
