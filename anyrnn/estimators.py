@@ -30,6 +30,7 @@ from ._checks import check_bool, check_int, check_real
 from .backend import BACKEND_NAMES, resolve_backend, to_numpy
 from .cells.init import zero_init
 from .cells.simple import ACTIVATIONS
+from .distributed import Sync  # distributed:
 from .layers.dense import Dense
 from .layers.recurrent import CELLS, make_recurrent
 from .train import losses
@@ -182,20 +183,30 @@ class _RNNEstimator(BaseEstimator):
         head = Dense(self.n_nodes, n_out, **kw)
         return Network(recurrent, head)
 
-    def _fit(self, X: Any, y: Any) -> _RNNEstimator:
-        self._validate_hyperparams()
-        backend = self._resolve()
-        xp = backend.xp
-        Xb = self._check_X(X, backend, reset=True)
-        n_samples = Xb.shape[0]
-        y_host = self._prepare_y(y, n_samples, Xb.shape[1])  # host targets, encoded
-        rng = np.random.default_rng(self.random_state)
-        network = self._build(backend, Xb.shape[2], self._n_out, self._sequences, rng)
+    def _fit(self, X: Any, y: Any, comm: Any = None) -> _RNNEstimator:
+        sync = Sync.create(comm)  # distributed: a no-op object when comm is None
+        with sync.guard():  # distributed: an error on one rank alone aborts every rank
+            return self._fit_synced(X, y, sync)
 
-        idx_train = np.arange(n_samples)
+    def _fit_synced(self, X: Any, y: Any, sync: Sync) -> _RNNEstimator:
+        with sync.together():  # distributed: one rank's bad input raises on every rank
+            self._validate_hyperparams()
+            backend = self._resolve()
+            xp = backend.xp
+            Xb = self._check_X(X, backend, reset=True)
+            n_samples = Xb.shape[0]
+        y_host = sync.prepare_targets(  # distributed: was self._prepare_y(y, n_samples, T)
+            self._prepare_y, y, n_samples, Xb.shape[1], gather=self._stratify
+        )  # host targets, encoded (classifiers: classes_ from every rank's labels)
+        rng = sync.rng(self.random_state)  # distributed: rank 0's random stream everywhere
+        network = self._build(backend, Xb.shape[2], self._n_out, self._sequences, rng)
+        sync.broadcast_params(network.layers)  # distributed: rank 0's initial weights
+
+        shards = sync.shards(n_samples)  # distributed: samples numbered across ranks
+        idx_train = np.arange(shards.n_global)  # distributed: was np.arange(n_samples)
         idx_val = None
         if self.early_stopping:
-            stratify = y_host if self._stratify else None
+            stratify = sync.concat(y_host) if self._stratify else None  # distributed: concat
             idx_train, idx_val = train_test_split(
                 idx_train,
                 test_size=self.validation_fraction,
@@ -203,10 +214,14 @@ class _RNNEstimator(BaseEstimator):
                 random_state=int(rng.integers(2**31 - 1)),
             )
             idx_train = np.sort(idx_train)
+            idx_val = shards.local(idx_val)  # distributed: this rank's validation samples
+        idx_train = shards.local(idx_train)  # distributed: this rank's training samples
         y_all = self._targets_on(backend, y_host)
         X_train, y_train = _take(xp, Xb, backend, idx_train), _take(xp, y_all, backend, idx_train)
         X_val = None if idx_val is None else _take(xp, Xb, backend, idx_val)  # fixed: once
+        y_val = None if idx_val is None else sync.concat(y_host[idx_val])  # distributed: all
         n_train = X_train.shape[0]
+        batches = sync.shards(n_train)  # distributed: the training samples of every rank
 
         optimizer = make_optimizer(self.optimizer, self.lr, self.clip_norm)
         self.loss_curve_ = []
@@ -217,7 +232,7 @@ class _RNNEstimator(BaseEstimator):
         epoch_times = []
         bar = tqdm(
             range(self.epochs),
-            disable=not self.verbose,
+            disable=not (self.verbose and sync.is_root),  # distributed: rank 0 only
             desc=type(self).__name__,
             unit="epoch",
             leave=True,
@@ -226,27 +241,32 @@ class _RNNEstimator(BaseEstimator):
         try:
             for epoch in bar:
                 t0 = time.perf_counter()
-                perm = rng.permutation(n_train)
                 total = None
-                for start in range(0, n_train, self.batch_size):
-                    sel = perm[start : start + self.batch_size]
-                    xb = _take(xp, X_train, backend, sel)
-                    yb = _take(xp, y_train, backend, sel)
-                    out = network.forward(xb)
-                    loss, d_out = self._loss(out, yb)
-                    network.backward(d_out)
+                # distributed: global minibatches (the permutation a one-process fit draws)
+                for sel, _ in batches.minibatches(rng, self.batch_size):
+                    if sel.shape[0]:  # distributed: a rank may hold none of a minibatch
+                        xb = _take(xp, X_train, backend, sel)
+                        yb = _take(xp, y_train, backend, sel)
+                        out = network.forward(xb)
+                        loss, d_out = self._loss(out, yb)
+                        network.backward(d_out)
+                        part = loss * sel.shape[0]
+                        total = part if total is None else total + part
+                    sync.allreduce_grads(network.layers, sel.shape[0])  # distributed: mean
                     optimizer.step(network.layers)
-                    part = loss * sel.shape[0]
-                    total = part if total is None else total + part
-                epoch_loss = float(total) / n_train  # one device sync per epoch
+                local = 0.0 if total is None else float(total)  # one device sync per epoch
+                epoch_loss = sync.sum(local) / batches.n_global  # distributed: global loss
                 weights = network.get_weights()
-                if not (math.isfinite(epoch_loss) and _all_finite(xp, weights)):
+                finite = math.isfinite(epoch_loss) and _all_finite(xp, weights)
+                if sync.any(not finite):  # distributed: decided together
                     network.set_weights(last_good)
-                    raise FloatingPointError(
-                        f"training diverged in epoch {epoch + 1}: the loss became "
-                        f"{epoch_loss} (NaN or infinite). The model keeps the weights of the last "
-                        f"finite epoch. Try a smaller lr (now {self.lr}) or set clip_norm "
-                        f"(now {self.clip_norm}), e.g. clip_norm=1.0."
+                    raise sync.collective(
+                        FloatingPointError(  # distributed: on every rank
+                            f"training diverged in epoch {epoch + 1}: the loss became "
+                            f"{epoch_loss} (NaN or infinite). The model keeps the weights of the last "
+                            f"finite epoch. Try a smaller lr (now {self.lr}) or set clip_norm "
+                            f"(now {self.clip_norm}), e.g. clip_norm=1.0."
+                        )
                     )
                 last_good = weights
                 self.loss_curve_.append(epoch_loss)
@@ -254,7 +274,8 @@ class _RNNEstimator(BaseEstimator):
                 epoch_times.append(time.perf_counter() - t0)
                 postfix = {"loss": f"{epoch_loss:.4f}"}
                 if idx_val is not None:
-                    score = self._score_arrays(network, X_val, y_host[idx_val])
+                    # distributed: the score over every rank's validation samples
+                    score = self._score_arrays(sync.gathering(network), X_val, y_val)
                     self.validation_scores_.append(score)
                     postfix["val"] = f"{score:.4f}"
                     if (
@@ -265,7 +286,8 @@ class _RNNEstimator(BaseEstimator):
                     else:
                         no_improve += 1
                 bar.set_postfix(postfix)
-                if idx_val is not None and no_improve >= self.n_iter_no_change:
+                stop = idx_val is not None and no_improve >= self.n_iter_no_change
+                if sync.any(stop):  # distributed: decided together
                     break
         finally:
             bar.close()
@@ -534,9 +556,13 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
             return losses.sigmoid_binary_cross_entropy(out, y)
         return losses.softmax_cross_entropy(out, y)
 
-    def fit(self, X: Any, y: Any) -> RNNClassifier:
-        """Fit on X (n_samples, n_sequences, n_features) and labels or one-hot y."""
-        return self._fit(X, y)
+    def fit(self, X: Any, y: Any, *, comm: Any = None) -> RNNClassifier:
+        """Fit on X (n_samples, n_sequences, n_features) and labels or one-hot y.
+
+        ``comm``: an mpi4py communicator for data-parallel training; each rank passes
+        its own shard of X and y (see :mod:`anyrnn.distributed`).
+        """
+        return self._fit(X, y, comm=comm)
 
     def _proba(self, logits: Any, xp: Any) -> Any:
         if logits.shape[1] == 1:
@@ -626,7 +652,7 @@ class ScratchSimpleRNNClassifier(RNNClassifier):
         self.n_features = n_features
         self.n_output = n_output
 
-    def fit(self, X: Any, y: Any) -> ScratchSimpleRNNClassifier:
+    def fit(self, X: Any, y: Any, *, comm: Any = None) -> ScratchSimpleRNNClassifier:
         if self.n_features is not None:
             check_int(self.n_features, "n_features")
             shape = getattr(X, "shape", np.shape(X))
@@ -635,7 +661,7 @@ class ScratchSimpleRNNClassifier(RNNClassifier):
                     f"X has {shape[2]} features, but {type(self).__name__} was built with "
                     f"n_features={self.n_features}"
                 )
-        super().fit(X, y)
+        super().fit(X, y, comm=comm)
         if self.n_output is not None:
             n_classes = len(self.classes_)
             if self.n_output not in (n_classes, 1 if n_classes == 2 else n_classes):
@@ -685,9 +711,13 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
     def _loss(self, out: Any, y: Any) -> tuple[Any, Any]:
         return losses.mean_squared_error(out, y)
 
-    def fit(self, X: Any, y: Any) -> RNNRegressor:
-        """Fit on X (n_samples, n_sequences, n_features) and real targets y."""
-        return self._fit(X, y)
+    def fit(self, X: Any, y: Any, *, comm: Any = None) -> RNNRegressor:
+        """Fit on X (n_samples, n_sequences, n_features) and real targets y.
+
+        ``comm``: an mpi4py communicator for data-parallel training; each rank passes
+        its own shard of X and y (see :mod:`anyrnn.distributed`).
+        """
+        return self._fit(X, y, comm=comm)
 
     def predict(self, X: Any) -> Any:
         out, backend = self._infer(X)
