@@ -653,14 +653,15 @@ class ScratchSimpleRNNClassifier(RNNClassifier):
         self.n_output = n_output
 
     def fit(self, X: Any, y: Any, *, comm: Any = None) -> ScratchSimpleRNNClassifier:
-        if self.n_features is not None:
-            check_int(self.n_features, "n_features")
-            shape = getattr(X, "shape", np.shape(X))
-            if len(shape) == 3 and shape[2] != self.n_features:
-                raise ValueError(
-                    f"X has {shape[2]} features, but {type(self).__name__} was built with "
-                    f"n_features={self.n_features}"
-                )
+        with Sync.create(comm).together():  # distributed: raised on every rank
+            if self.n_features is not None:
+                check_int(self.n_features, "n_features")
+                shape = getattr(X, "shape", np.shape(X))
+                if len(shape) == 3 and shape[2] != self.n_features:
+                    raise ValueError(
+                        f"X has {shape[2]} features, but {type(self).__name__} was built with "
+                        f"n_features={self.n_features}"
+                    )
         super().fit(X, y, comm=comm)
         if self.n_output is not None:
             n_classes = len(self.classes_)

@@ -228,6 +228,10 @@ def scenario_errors() -> dict:
     out["features_differ"] = expect(
         ValueError, lambda: est.fit(wide, y, comm=comm), contains="disagree"
     )
+    scratch = anyrnn.ScratchSimpleRNNClassifier(n_nodes=4, n_features=F, epochs=1)
+    out["scratch_n_features"] = expect(
+        ValueError, lambda: scratch.fit(wide, y, comm=comm), contains="n_features=3"
+    )
     short_y = y[:-1] if rank == 1 else y
     out["y_rows"] = expect(
         ValueError, lambda: est.fit(X, short_y, comm=comm), contains="numbers of samples"

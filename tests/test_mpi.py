@@ -142,6 +142,9 @@ def test_errors_are_raised_on_every_rank_without_hanging(two_ranks):
     assert res["nan_on_rank_1"].startswith("ValueError: rank 1 of 2 failed: ValueError: Input X")
     assert "the ranks disagree on the layers' parameters" in res["features_differ"]
     assert "X and y have different numbers of samples on rank 1" in res["y_rows"]
+    assert res["scratch_n_features"].startswith(
+        "ValueError: rank 1 of 2 failed: ValueError: X has 4"
+    )
     assert res["diverged"].startswith("FloatingPointError: training diverged")
     assert res["then_fit"] == 2
 
