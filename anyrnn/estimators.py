@@ -254,14 +254,14 @@ class _RNNEstimator(BaseEstimator):
                         total = part if total is None else total + part
                     sync.allreduce_grads(network.layers, sel.shape[0])  # distributed: mean
                     optimizer.step(network.layers)
-                local = 0.0 if total is None else float(total)  # one device sync per epoch
+                local = 0.0 if total is None else float(total)  # distributed: (one device sync)
                 epoch_loss = sync.sum(local) / batches.n_global  # distributed: global loss
                 weights = network.get_weights()
-                finite = math.isfinite(epoch_loss) and _all_finite(xp, weights)
+                finite = math.isfinite(epoch_loss) and _all_finite(xp, weights)  # distributed:
                 if sync.any(not finite):  # distributed: decided together
                     network.set_weights(last_good)
-                    raise sync.collective(
-                        FloatingPointError(  # distributed: on every rank
+                    raise sync.collective(  # distributed: raised on every rank
+                        FloatingPointError(
                             f"training diverged in epoch {epoch + 1}: the loss became "
                             f"{epoch_loss} (NaN or infinite). The model keeps the weights of the last "
                             f"finite epoch. Try a smaller lr (now {self.lr}) or set clip_norm "
@@ -286,7 +286,7 @@ class _RNNEstimator(BaseEstimator):
                     else:
                         no_improve += 1
                 bar.set_postfix(postfix)
-                stop = idx_val is not None and no_improve >= self.n_iter_no_change
+                stop = idx_val is not None and no_improve >= self.n_iter_no_change  # distributed:
                 if sync.any(stop):  # distributed: decided together
                     break
         finally:
