@@ -1,0 +1,292 @@
+"""What each rank runs under ``mpiexec -n N`` for tests/test_mpi.py (not collected by pytest).
+
+    mpiexec -n 2 python tests/mpi_worker.py fit errors readme=DIR
+    mpiexec -n 3 python tests/mpi_worker.py fit fail
+
+Scenarios, run in the order given (starting the ranks, mostly imports, costs more than
+the scenarios, so one launch runs several):
+
+``fit``
+    the distributed fit equals the one-process fit; replicas equal after every step.
+``errors``
+    errors raised on every rank together, no hang; the communicator still trains after.
+``readme=DIR``
+    the README's MPI scripts, written into DIR by the test, run as ``__main__`` in DIR.
+``fail``
+    rank 1 raises inside fit while the others wait: the guard aborts every rank.
+
+Every rank builds the same global data set; rank r keeps its shard (sizes from SHARDS)
+and also fits the one-process reference on all of it, so each rank can compare. After
+each scenario rank 0 prints ``RESULT <name> {json}``; a failed check raises (and,
+raised on one rank, aborts the job).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import sys
+import time
+
+import numpy as np
+from mpi4py import MPI
+
+import anyrnn
+from anyrnn.distributed import allreduce_grads, broadcast_params, check_replicas
+from anyrnn.train import optimizers
+
+comm = MPI.COMM_WORLD
+rank, size = comm.Get_rank(), comm.Get_size()
+#: unequal shard sizes of the 40 samples, per number of ranks
+SHARDS = {1: [40], 2: [13, 27], 3: [3, 22, 15]}
+N, T, F = 40, 5, 3
+
+_steps = {"n": 0}
+_original_step = optimizers.Optimizer.step
+
+
+def _checked_step(self, layers):
+    """The optimizer step, then a check that every rank holds the same bits."""
+    _original_step(self, layers)
+    if _steps.get("comm") is not None:
+        check_replicas(layers, _steps["comm"])
+        _steps["n"] += 1
+
+
+optimizers.Optimizer.step = _checked_step
+
+
+def shard(a: np.ndarray) -> np.ndarray:
+    sizes = SHARDS[size]
+    lo = sum(sizes[:rank])
+    return a[lo : lo + sizes[rank]]
+
+
+def data() -> dict:
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(N, T, F))
+    labels = np.array(["a", "b", "c"])[rng.integers(0, 2, N)]
+    labels[-4:] = "c"  # class "c" only in the last shard: classes_ must be global
+    return {
+        "X": X,
+        "y3": labels,
+        "y2": rng.integers(0, 2, N),
+        "yseq": rng.normal(size=(N, T, 2)),
+    }
+
+
+def max_rel(a: list, b: list) -> float:
+    err = 0.0
+    for x, y in zip(a, b):
+        x, y = anyrnn.to_numpy(x), anyrnn.to_numpy(y)
+        scale = max(float(np.max(np.abs(y))), 1e-300)
+        err = max(err, float(np.max(np.abs(x - y))) / scale)
+    return err
+
+
+def params(est) -> list:
+    return [v for layer in est.network_.layers for v in layer.params.values()]
+
+
+def compare_fit(name: str, make, X: np.ndarray, y: np.ndarray) -> dict:
+    _steps["comm"] = None
+    ref = make().fit(X, y)
+    _steps["comm"], _steps["n"] = comm, 0
+    dist = make().fit(shard(X), shard(y), comm=comm)
+    _steps["comm"] = None
+    check_replicas(dist.network_, comm)
+    out = {
+        "weights": max_rel(params(dist), params(ref)),
+        "loss": max_rel([np.array(dist.loss_curve_)], [np.array(ref.loss_curve_)]),
+        "epochs": [dist.n_iter_, ref.n_iter_],
+        "checked_steps": _steps["n"],
+    }
+    if ref.validation_scores_ is not None:
+        out["val"] = max_rel(
+            [np.array(dist.validation_scores_)], [np.array(ref.validation_scores_)]
+        )
+    if hasattr(ref, "classes_"):
+        out["classes"] = [list(map(str, dist.classes_)), list(map(str, ref.classes_))]
+        out["predict_equal"] = bool(np.array_equal(dist.predict(X), ref.predict(X)))
+    return {name: out}
+
+
+def layer_loop() -> dict:
+    """The README's layer example made data-parallel: a hand-written loop, two added lines."""
+    rng = np.random.default_rng(3)
+    X, Y = rng.normal(size=(N, T, F)), rng.normal(size=(N, 2))
+    results = {}
+    for mode in ("ref", "dist"):
+        kw = dict(backend="numpy", dtype="float64")
+        rnn = anyrnn.SimpleRNN(F, 6, random_state=100 + (rank if mode == "dist" else 0), **kw)
+        head = anyrnn.Dense(6, 2, random_state=200 + (rank if mode == "dist" else 0), **kw)
+        layers = [rnn, head]
+        opt = anyrnn.optimizers.Adam(0.01)
+        batch_rng = np.random.default_rng(11)
+        if mode == "dist":
+            broadcast_params(layers, comm)  # line 1: rank 0's initial weights everywhere
+        n_steps = 0
+        for _ in range(3):
+            for idx in np.array_split(batch_rng.permutation(N), 4):  # global minibatches
+                if mode == "dist":
+                    lo = sum(SHARDS[size][:rank])
+                    idx = idx[(idx >= lo) & (idx < lo + SHARDS[size][rank])]
+                if idx.shape[0]:
+                    out = head.forward(rnn.forward(X[idx]))
+                    _, d_out = anyrnn.losses.mean_squared_error(out, Y[idx])
+                    rnn.backward(head.backward(d_out))
+                if mode == "dist":
+                    allreduce_grads(layers, comm, n=idx.shape[0])  # line 2: the global mean
+                opt.step(layers)
+                if mode == "dist":
+                    check_replicas(layers, comm)
+                    n_steps += 1
+        results[mode] = [v for layer in layers for v in layer.params.values()]
+    return {
+        "layers": {"weights": max_rel(results["dist"], results["ref"]), "checked_steps": n_steps}
+    }
+
+
+def scenario_fit() -> dict:
+    d = data()
+    X = d["X"]
+    res = {}
+    res.update(
+        compare_fit(
+            "classifier_adam",
+            lambda: anyrnn.RNNClassifier(
+                n_nodes=8, batch_size=8, epochs=3, lr=0.01, dtype="float64", random_state=0
+            ),
+            X,
+            d["y3"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "classifier_lstm_early_stopping",
+            lambda: anyrnn.RNNClassifier(
+                n_nodes=6,
+                cell="lstm",
+                optimizer="momentum",
+                clip_norm=1.0,
+                batch_size=6,
+                epochs=6,
+                early_stopping=True,
+                n_iter_no_change=2,
+                validation_fraction=0.25,
+                dtype="float64",
+                random_state=1,
+            ),
+            X,
+            d["y2"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "regressor_gru_sequences_strict",
+            lambda: anyrnn.RNNRegressor(
+                n_nodes=5,
+                cell="gru",
+                optimizer="sgd",
+                lr=0.05,
+                batch_size=16,
+                epochs=3,
+                early_stopping=True,
+                backend="array_api_strict",
+                dtype="float64",
+                random_state=2,
+            ),
+            X,
+            d["yseq"],
+        )
+    )
+    res.update(layer_loop())
+    return res
+
+
+def expect(exc_type, fn, *, contains: str) -> str:
+    try:
+        fn()
+    except exc_type as exc:
+        if contains not in str(exc):
+            raise AssertionError(f"{exc_type.__name__} without {contains!r}: {exc}") from exc
+        return f"{exc_type.__name__}: {str(exc)[:100]}"
+    raise AssertionError(f"no {exc_type.__name__} raised")
+
+
+def scenario_errors() -> dict:
+    d = data()
+    X, y = shard(d["X"]), shard(d["y2"])
+    est = anyrnn.RNNClassifier(n_nodes=4, epochs=2, random_state=0)
+    out = {}
+    bad = X.copy()
+    if rank == 1:
+        bad[0, 0, 0] = np.nan  # one rank's bad input: a ValueError on every rank
+    out["nan_on_rank_1"] = expect(ValueError, lambda: est.fit(bad, y, comm=comm), contains="NaN")
+    wide = np.concatenate([X, X[:, :, :1]], axis=2) if rank == 1 else X
+    out["features_differ"] = expect(
+        ValueError, lambda: est.fit(wide, y, comm=comm), contains="disagree"
+    )
+    scratch = anyrnn.ScratchSimpleRNNClassifier(n_nodes=4, n_features=F, epochs=1)
+    out["scratch_n_features"] = expect(
+        ValueError, lambda: scratch.fit(wide, y, comm=comm), contains="n_features=3"
+    )
+    short_y = y[:-1] if rank == 1 else y
+    out["y_rows"] = expect(
+        ValueError, lambda: est.fit(X, short_y, comm=comm), contains="numbers of samples"
+    )
+    diverging = anyrnn.RNNRegressor(n_nodes=4, optimizer="sgd", lr=1e6, epochs=5, random_state=0)
+    out["diverged"] = expect(
+        FloatingPointError,
+        lambda: diverging.fit(X, shard(d["yseq"]) * 1e6, comm=comm),
+        contains="diverged",
+    )
+    # after all that the communicator still works: a normal fit
+    est.fit(X, y, comm=comm)
+    check_replicas(est.network_, comm)
+    out["then_fit"] = est.n_iter_
+    return out
+
+
+class FailingClassifier(anyrnn.RNNClassifier):
+    """Raises on rank 1 at its third minibatch, while rank 0 waits in the all-reduce."""
+
+    def _loss(self, out, y):
+        self._calls = getattr(self, "_calls", 0) + 1
+        if rank == 1 and self._calls == 3:
+            raise RuntimeError("injected failure on rank 1")
+        return super()._loss(out, y)
+
+
+def scenario_readme(folder: str) -> dict:
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        names = sorted(n for n in os.listdir(".") if n.endswith(".py"))
+        for name in names:
+            runpy.run_path(name, run_name="__main__")
+    finally:
+        os.chdir(here)
+    return {"ran": names}
+
+
+def scenario_fail() -> dict:
+    if rank == 0:
+        print(f"FAIL-START {time.time()}", flush=True)
+    d = data()
+    FailingClassifier(n_nodes=4, batch_size=4, epochs=50, random_state=0).fit(
+        shard(d["X"]), shard(d["y2"]), comm=comm
+    )
+    return {"unreachable": True}
+
+
+SCENARIOS = {"fit": scenario_fit, "errors": scenario_errors, "fail": scenario_fail}
+
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        name, _, value = arg.partition("=")
+        with np.errstate(over="ignore", invalid="ignore"):  # the diverging fit overflows
+            out = scenario_readme(value) if name == "readme" else SCENARIOS[name]()
+        if rank == 0:
+            print(f"RESULT {name} " + json.dumps(out), flush=True)
