@@ -1481,7 +1481,10 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
         return losses.mean_squared_error(out, y, sample_weight=w, check_values=False)
 
     def _score_out(self, out: Any, data: _Data, lengths: Any) -> float:
-        return _r2(to_numpy(out), data.y_host, lengths, data.w)
+        y = data.y_host
+        if data.sequences:  # out has the steps of the longest held-out sequence only
+            y = y[:, : out.shape[1]]
+        return _r2(to_numpy(out), y, lengths, data.w)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RNNRegressor:
         """Fit on sequences X (as for :meth:`RNNClassifier.fit`) and real targets y."""
