@@ -252,11 +252,11 @@ def scenario_errors() -> dict:
 class FailingClassifier(anyrnn.RNNClassifier):
     """Raises on rank 1 at its third minibatch, while rank 0 waits in the all-reduce."""
 
-    def _loss(self, out, y):
+    def _loss(self, out, y, w):
         self._calls = getattr(self, "_calls", 0) + 1
         if rank == 1 and self._calls == 3:
             raise RuntimeError("injected failure on rank 1")
-        return super()._loss(out, y)
+        return super()._loss(out, y, w)
 
 
 def scenario_readme(folder: str) -> dict:

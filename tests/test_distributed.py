@@ -27,12 +27,13 @@ def test_null_sync_is_a_no_op():
     assert sync.concat(a) is a
     assert sync.sum(0.1) == 0.1 and sync.any(0) is False and sync.agree(3, "x") == 3
     assert sync.allgather("x") == ["x"]
-    net = object()
-    assert sync.gathering(net) is net
-    assert sync.shards(7).local(a) is a
+    assert sync.shards(7).local(a) is a and sync.shards(7).rows(a) is a
+    assert sync.mean(0.25, 3) == 0.25
     rng_a, rng_b = sync.rng(5), np.random.default_rng(5)
     assert rng_a.integers(1 << 30) == rng_b.integers(1 << 30)
-    assert sync.prepare_targets(lambda y, n, t: (y, n, t), "y", 3, 4, gather=True) == ("y", 3, 4)
+    y = ["a", "b"]
+    joined, shards = sync.gather_rows(y, 2)
+    assert joined is y and (shards.n_global, shards.offset) == (2, 0)
 
 
 def test_null_sync_leaves_gradients_alone():

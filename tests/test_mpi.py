@@ -140,7 +140,7 @@ def test_three_ranks_fit_equals_one_process_fit(three_ranks):
 def test_errors_are_raised_on_every_rank_without_hanging(two_ranks):
     res = two_ranks[1]["errors"]
     assert res["nan_on_rank_1"].startswith("ValueError: rank 1 of 2 failed: ValueError: Input X")
-    assert "the ranks disagree on the layers' parameters" in res["features_differ"]
+    assert "the ranks disagree on X's features" in res["features_differ"]
     assert "X and y have different numbers of samples on rank 1" in res["y_rows"]
     assert res["scratch_n_features"].startswith(
         "ValueError: rank 1 of 2 failed: ValueError: X has 4"

@@ -44,7 +44,7 @@ import os
 import sys
 import traceback
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -113,6 +113,10 @@ class Shards:
         idx = np.asarray(idx)
         inside = (idx >= self.offset) & (idx < self.offset + self.n_local)
         return idx[inside] - self.offset
+
+    def rows(self, a: Any) -> Any:
+        """This rank's rows of ``a``, an array of all ranks' samples in rank order."""
+        return a if len(self.sizes) == 1 else a[self.offset : self.offset + self.n_local]
 
     def minibatches(
         self, rng: np.random.Generator, batch_size: int
@@ -200,6 +204,19 @@ class Sync:
             total += v
         return total
 
+    def mean(self, value: float, n: int) -> float:
+        """The mean over every rank's samples, from this rank's mean ``value`` over its ``n``.
+
+        ``Σ value_r n_r / Σ n_r``, added in rank order (the same on every rank); a rank
+        with ``n=0`` adds nothing. With one rank, ``value`` itself.
+        """
+        if self.size == 1:
+            return value
+        total = count = 0.0
+        for v, k in self.allgather((float(value) if n else 0.0, int(n))):
+            total, count = total + v * k, count + k
+        return total / count if count else float("nan")
+
     def any(self, flag: Any) -> bool:
         """True on every rank when ``flag`` is true on any: a stop that no rank misses."""
         return bool(flag) if self.size == 1 else any(self.allgather(bool(flag)))
@@ -214,6 +231,9 @@ class Sync:
             return value
         values = self.allgather(value)
         if any(v != values[0] for v in values[1:]):
+            if all(isinstance(v, dict) for v in values):  # name only the keys that differ
+                keys = [k for k in values[0] if any(v.get(k) != values[0][k] for v in values)]
+                values = [{k: v.get(k) for k in keys} for v in values]
             shown = ", ".join(f"rank {r}: {v!r:.120}" for r, v in enumerate(values))
             raise self.collective(ValueError(f"the ranks disagree on {what}: {shown}"))
         return value
@@ -229,46 +249,29 @@ class Sync:
         """How the ranks' ``n_local`` samples number globally (one allgather)."""
         return Shards(tuple(self.allgather(int(n_local))), self.rank)
 
-    def prepare_targets(
-        self,
-        prepare: Callable[[Any, int, int], np.ndarray],
-        y: Any,
-        n_local: int,
-        n_steps: int,
-        *,
-        gather: bool,
-    ) -> np.ndarray:
-        """``prepare(y, n_samples, n_steps)`` (an estimator's target encoding) for this shard.
+    def gather_rows(self, a: Any, n_local: int, name: str = "y") -> tuple[Any, Shards]:
+        """Every rank's ``a`` (one row per sample) on the host, joined in rank order.
 
-        ``gather=True`` (classifiers): every rank's ``y`` is gathered and encoded as one,
-        so ``classes_`` and the encoding are those of all the labels, the same on every
-        rank; this rank's rows are returned. ``gather=False`` (regressors): each rank
-        encodes its own ``y``; the ranks must agree on the targets' dimensions and
-        number of outputs. Errors are raised on every rank.
+        For reading every rank's targets as one, as one process reads them all (a
+        classifier's ``classes_``); :meth:`Shards.rows` of the returned shards takes this
+        rank's rows back out of what is computed from them. First checks that ``a`` has
+        ``n_local`` rows on every rank. Errors are raised on every rank. With one rank,
+        ``a`` as given, unchecked.
         """
         if self.size == 1:
-            return prepare(y, n_local, n_steps)
+            return a, Shards((n_local,), 0)
         with self.together():
-            y_host = np.asarray(y if isinstance(y, list | tuple) else to_numpy(y))
-            if y_host.ndim == 0 or y_host.shape[0] != n_local:
-                got = "a scalar" if y_host.ndim == 0 else f"{y_host.shape[0]} rows"
+            a = np.asarray(a)
+            if a.ndim == 0 or a.shape[0] != n_local:
+                got = "a scalar" if a.ndim == 0 else f"{a.shape[0]} rows"
                 raise ValueError(
-                    f"X and y have different numbers of samples on rank {self.rank}: "
-                    f"X has {n_local}, y has {got}"
+                    f"X and {name} have different numbers of samples on rank {self.rank}: "
+                    f"X has {n_local}, {name} has {got}"
                 )
-            if not gather:
-                out = prepare(y, n_local, n_steps)
-        if gather:
-            shards = self.shards(n_local)
-            with self.together():
-                y_all = self.concat(y_host)
-                out = prepare(y_all, shards.n_global, n_steps)
-                out = out[shards.offset : shards.offset + n_local]
-        self.agree(
-            (y_host.ndim, out.ndim, out.shape[-1] if out.ndim > 1 else None),
-            "the targets' dimensions and number of outputs (y.ndim, encoded ndim, outputs)",
-        )
-        return out
+        shards = self.shards(n_local)
+        with self.together():  # every rank reaches the allgather; joining may fail on all
+            joined = self.concat(a)
+        return joined, shards
 
     def rng(self, random_state: Any) -> np.random.Generator:
         """``np.random.default_rng(random_state)``, continuing rank 0's stream on every rank.
@@ -409,15 +412,6 @@ class Sync:
                     )
                 )
 
-    def gathering(self, network: Any) -> Any:
-        """``network`` whose ``infer`` returns the outputs of every rank's input, in rank order.
-
-        For validation scores over all ranks' held-out samples: every rank computes the
-        same score from the same gathered outputs. A rank whose input is empty adds
-        nothing.
-        """
-        return network if self.size == 1 else _GatheringNetwork(network, self)
-
     # ------------------------------------------------------------- faults
     @staticmethod
     def collective(exc: BaseException) -> BaseException:
@@ -478,22 +472,6 @@ class Sync:
         )
         sys.stderr.flush()
         self.comm.Abort(1)
-
-
-class _GatheringNetwork:
-    """A network proxy whose ``infer`` gathers the outputs of all ranks (see ``gathering``)."""
-
-    def __init__(self, network: Any, sync: Sync):
-        self._network, self._sync = network, sync
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._network, name)
-
-    def infer(self, X: Any) -> Any:
-        local = to_numpy(self._network.infer(X)) if X.shape[0] else None
-        parts = [p for p in self._sync.allgather(local) if p is not None]
-        backend = plain_layers(self._network)[0]._backend
-        return backend.from_host(np.concatenate(parts, axis=0))
 
 
 def _named(layer: Any) -> list[tuple[str, Any]]:
