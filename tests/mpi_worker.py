@@ -29,6 +29,7 @@ import runpy
 import sys
 import time
 
+import joblib
 import numpy as np
 from mpi4py import MPI
 
@@ -57,7 +58,9 @@ def _checked_step(self, layers):
 optimizers.Optimizer.step = _checked_step
 
 
-def shard(a: np.ndarray) -> np.ndarray:
+def shard(a: np.ndarray | list | None) -> np.ndarray | list | None:
+    if a is None:
+        return None
     sizes = SHARDS[size]
     lo = sum(sizes[:rank])
     return a[lo : lo + sizes[rank]]
@@ -68,12 +71,16 @@ def data() -> dict:
     X = rng.normal(size=(N, T, F))
     labels = np.array(["a", "b", "c"])[rng.integers(0, 2, N)]
     labels[-4:] = "c"  # class "c" only in the last shard: classes_ must be global
-    return {
-        "X": X,
-        "y3": labels,
-        "y2": rng.integers(0, 2, N),
-        "yseq": rng.normal(size=(N, T, 2)),
-    }
+    out = {"X": X, "y3": labels, "y2": rng.integers(0, 2, N), "yseq": rng.normal(size=(N, T, 2))}
+    # sequences of 2 to 8 steps and one of 10, in the last shard: every rank pads and trims
+    # its minibatches to its own longest sequence
+    seqs = [rng.normal(size=(int(rng.integers(2, 9)), F)) for _ in range(N - 1)]
+    seqs.append(rng.normal(size=(10, F)))
+    weights = rng.uniform(0.0, 2.0, N)
+    weights[:3] = 0.0  # with 3 ranks, rank 0's weights are all 0
+    out["seqs"], out["weights"] = seqs, weights
+    out["seq_targets"] = [np.cumsum(s[:, :2], axis=0) for s in seqs]  # per step
+    return out
 
 
 def max_rel(a: list, b: list) -> float:
@@ -89,11 +96,42 @@ def params(est) -> list:
     return [v for layer in est.network_.layers for v in layer.params.values()]
 
 
-def compare_fit(name: str, make, X: np.ndarray, y: np.ndarray) -> dict:
+def fitted_state(est) -> str:
+    """A digest of everything a fit commits but the timings (weights, curves, classes,
+    the random stream, the optimizer's state)."""
+    opt = est._optimizer
+    return joblib.hash(
+        [
+            [anyrnn.to_numpy(v) for v in params(est)],
+            [getattr(est, k) for k in ("loss_curve_", "n_iter_", "_n_out")],
+            [getattr(est, k) for k in ("validation_scores_", "validation_loss_curve_")],
+            [getattr(est, k) for k in ("best_validation_score_", "best_validation_loss_")],
+            list(map(str, getattr(est, "classes_", []))),
+            repr(est._rng.bit_generator.state),
+            [(k, anyrnn.to_numpy(v)) for k, v in sorted(opt.state.items())],
+            opt.iterations,
+        ]
+    )
+
+
+def compare_fit(
+    name: str, make, X, y, *, sample_weight=None, partial_fits: int = 0, classes=None
+) -> dict:
+    """The fit (or ``partial_fits`` calls of partial_fit) of every rank's shard with
+    ``comm`` against the one-process one of all the data (with ``comm=None``)."""
+
+    def run(est, X, y, sample_weight, comm):
+        if not partial_fits:
+            return est.fit(X, y, sample_weight, comm=comm)
+        kw = {} if classes is None else {"classes": classes}
+        for _ in range(partial_fits):
+            est.partial_fit(X, y, sample_weight=sample_weight, comm=comm, **kw)
+        return est
+
     _steps["comm"] = None
-    ref = make().fit(X, y)
+    ref = run(make(), X, y, sample_weight, None)
     _steps["comm"], _steps["n"] = comm, 0
-    dist = make().fit(shard(X), shard(y), comm=comm)
+    dist = run(make(), shard(X), shard(y), shard(sample_weight), comm)
     _steps["comm"] = None
     check_replicas(dist.network_, comm)
     out = {
@@ -101,10 +139,15 @@ def compare_fit(name: str, make, X: np.ndarray, y: np.ndarray) -> dict:
         "loss": max_rel([np.array(dist.loss_curve_)], [np.array(ref.loss_curve_)]),
         "epochs": [dist.n_iter_, ref.n_iter_],
         "checked_steps": _steps["n"],
+        "rng": dist._rng.bit_generator.state == ref._rng.bit_generator.state,
+        "same_state_on_every_rank": len(set(comm.allgather(fitted_state(dist)))) == 1,
     }
     if ref.validation_scores_ is not None:
         out["val"] = max_rel(
             [np.array(dist.validation_scores_)], [np.array(ref.validation_scores_)]
+        )
+        out["val_loss"] = max_rel(
+            [np.array(dist.validation_loss_curve_)], [np.array(ref.validation_loss_curve_)]
         )
     if hasattr(ref, "classes_"):
         out["classes"] = [list(map(str, dist.classes_)), list(map(str, ref.classes_))]
@@ -199,6 +242,81 @@ def scenario_fit() -> dict:
             ),
             X,
             d["yseq"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "classifier_sample_weight_early_stopping",
+            lambda: anyrnn.RNNClassifier(
+                n_nodes=6,
+                batch_size=8,
+                epochs=5,
+                early_stopping=True,
+                validation_fraction=0.3,
+                n_iter_no_change=2,
+                dtype="float64",
+                random_state=3,
+            ),
+            X,
+            d["y3"],
+            sample_weight=d["weights"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "classifier_balanced",
+            lambda: anyrnn.RNNClassifier(
+                n_nodes=6,
+                batch_size=8,
+                epochs=3,
+                class_weight="balanced",
+                dtype="float64",
+                random_state=4,
+            ),
+            X,
+            d["y3"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "classifier_gru_unequal_lengths",
+            lambda: anyrnn.RNNClassifier(
+                n_nodes=5, cell="gru", batch_size=8, epochs=3, dtype="float64", random_state=5
+            ),
+            d["seqs"],
+            d["y2"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "regressor_unequal_sequences_early_stopping_loss",
+            lambda: anyrnn.RNNRegressor(
+                n_nodes=5,
+                batch_size=8,
+                epochs=8,
+                lr=0.05,
+                early_stopping="loss",
+                validation_fraction=0.3,
+                n_iter_no_change=1,
+                dtype="float64",
+                random_state=6,
+            ),
+            d["seqs"],
+            d["seq_targets"],
+            sample_weight=d["weights"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "classifier_lstm_partial_fit",
+            lambda: anyrnn.RNNClassifier(
+                n_nodes=5, cell="lstm", batch_size=8, dtype="float64", random_state=7
+            ),
+            d["seqs"],
+            d["y3"],
+            sample_weight=d["weights"],
+            partial_fits=3,
+            classes=["a", "b", "c"],
         )
     )
     res.update(layer_loop())

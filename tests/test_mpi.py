@@ -109,29 +109,43 @@ def check_fit(res: dict) -> None:
         if "loss" in case:
             assert case["loss"] < 1e-12, (name, case)
             assert case["epochs"][0] == case["epochs"][1], (name, case)
+            assert case["rng"] and case["same_state_on_every_rank"], (name, case)
         if "val" in case:
-            assert case["val"] < 1e-12, (name, case)
+            assert case["val"] < 1e-12 and case["val_loss"] < 1e-12, (name, case)
         if "classes" in case:
             assert case["classes"][0] == case["classes"][1], (name, case)
             assert case["predict_equal"], (name, case)
+    for name, epochs in [
+        ("classifier_sample_weight_early_stopping", 5),
+        ("regressor_unequal_sequences_early_stopping_loss", 8),
+    ]:
+        assert res[name]["epochs"][1] < epochs, (name, "early stopping should have stopped")
     assert set(res) == {
         "classifier_adam",
         "classifier_lstm_early_stopping",
         "regressor_gru_sequences_strict",
+        "classifier_sample_weight_early_stopping",
+        "classifier_balanced",
+        "classifier_gru_unequal_lengths",
+        "regressor_unequal_sequences_early_stopping_loss",
+        "classifier_lstm_partial_fit",
         "layers",
     }
 
 
 def test_two_ranks_fit_equals_one_process_fit(two_ranks):
     """Shards of 13 and 27 samples: the 2-rank fit gives the one-process fit's weights,
-    losses, validation scores, classes and early-stopping epoch to float64 rounding, and
-    both ranks hold bit-identical weights after every step (checked at each step);
-    likewise a hand-written loop with the layer-level helpers."""
+    losses, validation scores and losses, classes, early-stopping epoch and random stream
+    to float64 rounding, and both ranks hold bit-identical weights after every step
+    (checked at each step) and commit the same state; likewise with sample weights,
+    class_weight="balanced", lists of unequal-length sequences, early_stopping="loss",
+    partial_fit, and a hand-written loop with the layer-level helpers."""
     check_fit(two_ranks[1]["fit"])
 
 
 def test_three_ranks_fit_equals_one_process_fit(three_ranks):
-    """Shards of 3, 22 and 15 samples (the small rank is absent from most minibatches)."""
+    """Shards of 3, 22 and 15 samples (the small rank is absent from most minibatches, may
+    hold no held-out or no training sample, and its sample weights are all 0)."""
     proc, res, _ = three_ranks
     assert "fit" in res, proc.stdout[-3000:] + proc.stderr[-5000:]
     check_fit(res["fit"])
