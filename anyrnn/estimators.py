@@ -595,6 +595,9 @@ class _RNNEstimator(BaseEstimator):
                     hp, backend, panel.n_features, info["_n_out"], info["_sequences"], rng
                 )
         sync.broadcast_params(network.layers)  # rank 0's weights on every rank
+        if sync.size > 1 and isinstance(network.recurrent, Stacked):  # own dropout masks
+            seed = network.recurrent.random_state
+            network.recurrent._rng = np.random.default_rng([seed, sync.rank])
         data = _Data(panel.X, panel.lengths, y_all, y_host, w, info["_sequences"])
         train, val = data, None
         if hp.early_stopping and not partial:

@@ -364,6 +364,24 @@ def scenario_errors() -> dict:
     est.fit(X, y, comm=comm)
     check_replicas(est.network_, comm)
     out["then_fit"] = est.n_iter_
+    # dropout: each rank draws its own masks from its own stream (not the one-process
+    # fit's masks); the replicas stay identical
+    starts = []
+    forward = anyrnn.Stacked.forward
+
+    def recording(self, X, **kw):
+        starts.append(repr(self._rng.bit_generator.state))
+        return forward(self, X, **kw)
+
+    anyrnn.Stacked.forward = recording
+    try:
+        deep = anyrnn.RNNClassifier(n_nodes=4, num_layers=2, dropout=0.5, epochs=2, random_state=0)
+        deep.fit(X, y, comm=comm)
+    finally:
+        anyrnn.Stacked.forward = forward
+    check_replicas(deep.network_, comm)
+    first = comm.allgather(starts[0])
+    out["dropout_streams_differ"] = len(set(first)) == size
     return out
 
 

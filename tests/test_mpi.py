@@ -161,6 +161,7 @@ def test_errors_are_raised_on_every_rank_without_hanging(two_ranks):
     )
     assert res["diverged"].startswith("FloatingPointError: training diverged")
     assert res["then_fit"] == 2
+    assert res["dropout_streams_differ"]
 
 
 def test_a_rank_that_raises_aborts_all_ranks_with_its_message(three_ranks):
