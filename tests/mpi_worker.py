@@ -115,17 +115,18 @@ def fitted_state(est) -> str:
 
 
 def compare_fit(
-    name: str, make, X, y, *, sample_weight=None, partial_fits: int = 0, classes=None
+    name: str, make, X, y, *, sample_weight=None, calls: int = 1, partial=False, classes=None
 ) -> dict:
-    """The fit (or ``partial_fits`` calls of partial_fit) of every rank's shard with
-    ``comm`` against the one-process one of all the data (with ``comm=None``)."""
+    """``calls`` calls of fit (or partial_fit) on every rank's shard with ``comm`` against
+    those of one process on all the data (with ``comm=None``)."""
 
     def run(est, X, y, sample_weight, comm):
-        if not partial_fits:
-            return est.fit(X, y, sample_weight, comm=comm)
         kw = {} if classes is None else {"classes": classes}
-        for _ in range(partial_fits):
-            est.partial_fit(X, y, sample_weight=sample_weight, comm=comm, **kw)
+        for _ in range(calls):
+            if partial:
+                est.partial_fit(X, y, sample_weight=sample_weight, comm=comm, **kw)
+            else:
+                est.fit(X, y, sample_weight, comm=comm)
         return est
 
     _steps["comm"] = None
@@ -315,8 +316,20 @@ def scenario_fit() -> dict:
             d["seqs"],
             d["y3"],
             sample_weight=d["weights"],
-            partial_fits=3,
+            calls=3,
+            partial=True,
             classes=["a", "b", "c"],
+        )
+    )
+    res.update(
+        compare_fit(
+            "regressor_warm_start",
+            lambda: anyrnn.RNNRegressor(
+                n_nodes=5, batch_size=8, epochs=2, warm_start=True, dtype="float64", random_state=8
+            ),
+            X,
+            X[:, -1, :2],
+            calls=2,
         )
     )
     res.update(layer_loop())

@@ -129,6 +129,7 @@ def check_fit(res: dict) -> None:
         "classifier_gru_unequal_lengths",
         "regressor_unequal_sequences_early_stopping_loss",
         "classifier_lstm_partial_fit",
+        "regressor_warm_start",
         "layers",
     }
 
@@ -139,7 +140,7 @@ def test_two_ranks_fit_equals_one_process_fit(two_ranks):
     to float64 rounding, and both ranks hold bit-identical weights after every step
     (checked at each step) and commit the same state; likewise with sample weights,
     class_weight="balanced", lists of unequal-length sequences, early_stopping="loss",
-    partial_fit, and a hand-written loop with the layer-level helpers."""
+    partial_fit, warm_start, and a hand-written loop with the layer-level helpers."""
     check_fit(two_ranks[1]["fit"])
 
 
