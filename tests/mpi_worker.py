@@ -367,6 +367,29 @@ def scenario_errors() -> dict:
     out["y_rows"] = expect(
         ValueError, lambda: est.fit(X, short_y, comm=comm), contains="numbers of samples"
     )
+    epochs = anyrnn.RNNClassifier(n_nodes=4, epochs=2 + (rank == 1), random_state=0)
+    out["hyper_parameters_differ"] = expect(
+        ValueError, lambda: epochs.fit(X, y, comm=comm), contains="{'epochs': 3}"
+    )
+    unknown = np.where(np.arange(len(y)) == 0, 7, y) if rank == 1 else y
+    out["label_outside_classes"] = expect(
+        ValueError,
+        lambda: est.partial_fit(X, unknown, classes=[0, 1], comm=comm),
+        contains="label(s) [7]",
+    )
+    out["classes_differ"] = expect(
+        ValueError,
+        lambda: est.partial_fit(X, y, classes=[0, 1, 2][: 2 + rank], comm=comm),
+        contains="disagree on classes_",
+    )
+    # rank 0's weights are all 0 (allowed), but all of them: refused on every rank
+    zero = np.zeros(len(y))
+    out["zero_weights_everywhere"] = expect(
+        ValueError, lambda: est.fit(X, y, zero, comm=comm), contains="zero for every sample"
+    )
+    some = np.zeros(len(y)) if rank == 0 else np.ones(len(y))
+    est.fit(X, y, some, comm=comm)
+    out["zero_weights_on_rank_0"] = est.n_iter_
     diverging = anyrnn.RNNRegressor(n_nodes=4, optimizer="sgd", lr=1e6, epochs=5, random_state=0)
     out["diverged"] = expect(
         FloatingPointError,

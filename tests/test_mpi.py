@@ -160,6 +160,13 @@ def test_errors_are_raised_on_every_rank_without_hanging(two_ranks):
     assert res["scratch_n_features"].startswith(
         "ValueError: rank 1 of 2 failed: ValueError: X has 4"
     )
+    assert res["hyper_parameters_differ"].startswith(
+        "ValueError: the ranks disagree on the hyper-parameters: rank 0: {'epochs': 2}"
+    )
+    assert res["label_outside_classes"].startswith("ValueError: y has label(s) [7] that are not")
+    assert "disagree on classes_" in res["classes_differ"]
+    assert "zero for every sample" in res["zero_weights_everywhere"]
+    assert res["zero_weights_on_rank_0"] == 2
     assert res["diverged"].startswith("FloatingPointError: training diverged")
     assert res["then_fit"] == 2
     assert res["dropout_streams_differ"]
