@@ -19,6 +19,12 @@ A call that raises (``fit``, ``partial_fit``, ``predict``...) leaves the estimat
 exactly as it was: a fit computes everything first and assigns the fitted attributes
 at the end, in one step.
 
+``fit(..., comm=)`` and ``partial_fit(..., comm=)`` with an mpi4py communicator train
+data-parallel, each rank passing its own samples: the fit loop asks a
+:class:`~anyrnn.distributed.Sync` at a few points (reading, targets, weights, random
+stream and weights, split, each step's gradients, each epoch's loss, validation and
+decisions); without a communicator each of those calls does nothing.
+
 Outputs: ``predict`` of the classifier returns labels as a NumPy array (labels may be
 strings); ``predict_proba`` and the regressor's ``predict`` return arrays of the
 estimator's backend (NumPy arrays on the default backend).
@@ -572,7 +578,7 @@ class _RNNEstimator(BaseEstimator):
             w = self._weights(sample_weight, y_host, panel.n_samples, info, labels, partial=partial)
             self._check_fit_data(panel, info)
         sync.agree((panel.n_features, panel.n_columns), "X's features (per step, columns)")
-        if not sync.any(w is None or np.any(w > 0)):
+        if not sync.any(w is None or np.any(w > 0)):  # over every rank's samples
             raise sync.collective(
                 ValueError("sample_weight (times class_weight) is zero for every sample")
             )
