@@ -19,6 +19,12 @@ A call that raises (``fit``, ``partial_fit``, ``predict``...) leaves the estimat
 exactly as it was: a fit computes everything first and assigns the fitted attributes
 at the end, in one step.
 
+``fit(..., comm=)`` and ``partial_fit(..., comm=)`` with an mpi4py communicator train
+data-parallel, each rank passing its own samples: the fit loop asks a
+:class:`~anyrnn.distributed.Sync` at a few points (reading, targets, weights, random
+stream and weights, split, each step's gradients, each epoch's loss, validation and
+decisions); without a communicator each of those calls does nothing.
+
 Outputs: ``predict`` of the classifier returns labels as a NumPy array (labels may be
 strings); ``predict_proba`` and the regressor's ``predict`` return arrays of the
 estimator's backend (NumPy arrays on the default backend).
@@ -50,6 +56,7 @@ from ._panel import LAYOUTS, Panel, read_panel, read_targets
 from .backend import BACKEND_NAMES, array_library, resolve_backend, to_numpy
 from .cells.init import zero_init
 from .cells.simple import ACTIVATIONS
+from .distributed import Sync
 from .layers.dense import Dense
 from .layers.recurrent import CELLS, make_recurrent
 from .layers.wrappers import Bidirectional, Stacked
@@ -254,6 +261,36 @@ class _Data:
         return X, lengths, y, weights
 
 
+def _held_out_of_every_rank(
+    sync: Sync, out: Any, data: _Data, lengths: Any
+) -> tuple[np.ndarray, _Data, np.ndarray | None]:
+    """Every rank's held-out outputs, targets, weights (and lengths) on the host, joined in
+    rank order: the same on every rank, for a score over all of them.
+
+    ``out`` and ``lengths`` are this rank's (None when it holds no held-out sample).
+    Sequence outputs are cut to each rank's longest held-out sequence: they are padded
+    to the longest of all (the padded steps are outside every length).
+    """
+    mine = None
+    if data.n:
+        out, y, steps = to_numpy(out), data.y_host, None
+        if data.sequences:
+            steps = np.full(data.n, out.shape[1]) if lengths is None else lengths
+            y = y[:, : out.shape[1]]
+        mine = (out, y, data.w, steps)
+    parts = [p for p in sync.allgather(mine) if p is not None]
+    outs, ys, ws, steps = zip(*parts)
+    if data.sequences:
+        t = max(o.shape[1] for o in outs)
+        outs = [np.pad(a, [(0, 0), (0, t - a.shape[1]), (0, 0)]) for a in outs]
+        ys = [np.pad(a, [(0, 0), (0, t - a.shape[1]), (0, 0)]) for a in ys]
+    weighted = any(w is not None for w in ws)
+    w = np.concatenate([np.ones(len(y)) if w is None else w for w, y in zip(ws, ys)])
+    lengths = np.concatenate(steps) if data.sequences else None
+    joined = _Data(None, lengths, None, np.concatenate(ys), w if weighted else None, data.sequences)
+    return np.concatenate(outs), joined, lengths
+
+
 # ---------------------------------------------------------------------------- hyper-parameters
 
 
@@ -287,10 +324,15 @@ class _Diverged(Exception):
 
 
 class _Monitor:
-    """Per-epoch bookkeeping: curves, divergence and early stopping, decided in one place."""
+    """Per-epoch bookkeeping: curves, divergence and early stopping, decided in one place.
 
-    def __init__(self, mode: str | None, tol: float, patience: int, network: Network):
-        self.mode, self.tol, self.patience = mode, tol, patience
+    Over ranks (``sync``) every rank holds the same global loss, validation values and
+    weights, so every rank decides alike; the decisions are still taken together
+    (``sync.any``), so that no rank can stop while another waits for it.
+    """
+
+    def __init__(self, mode: str | None, tol: float, patience: int, network: Network, sync: Sync):
+        self.mode, self.tol, self.patience, self.sync = mode, tol, patience, sync
         self.loss_curve: list[float] = []
         self.val_scores: list[float] = []
         self.val_losses: list[float] = []
@@ -311,7 +353,8 @@ class _Monitor:
     ) -> bool:
         """Record one epoch; raise ``_Diverged`` or return whether to stop early."""
         weights = network.get_weights()
-        if not (math.isfinite(epoch_loss) and _all_finite(network.layers[0].xp, weights)):
+        finite = math.isfinite(epoch_loss) and _all_finite(network.layers[0].xp, weights)
+        if self.sync.any(not finite):
             raise _Diverged(len(self.loss_curve) + 1, epoch_loss)
         self.last_good = weights
         self.loss_curve.append(epoch_loss)
@@ -321,18 +364,21 @@ class _Monitor:
         self.val_losses.append(val_loss)
         self.val_scores.append(val_score)
         value = val_score if self.mode == "score" else -val_loss
-        if not math.isfinite(value):
-            raise ValueError(
-                f"the validation {self.mode} is {value if self.mode == 'score' else val_loss} "
-                f"in epoch {len(self.loss_curve)}: early stopping cannot compare epochs. Use a "
-                "larger validation_fraction or early_stopping=False."
+        if not math.isfinite(value):  # the same value on every rank: raised on all
+            raise self.sync.collective(
+                ValueError(
+                    f"the validation {self.mode} is "
+                    f"{value if self.mode == 'score' else val_loss} in epoch "
+                    f"{len(self.loss_curve)}: early stopping cannot compare epochs. Use a "
+                    "larger validation_fraction or early_stopping=False."
+                )
             )
         if self.best is None or value > self.best + self.tol:
             self.best, self.best_weights, self.no_improve = value, weights, 0
             self.best_index = len(self.loss_curve) - 1
         else:
             self.no_improve += 1
-        return self.no_improve >= self.patience
+        return self.sync.any(self.no_improve >= self.patience)
 
 
 # ---------------------------------------------------------------------------- the estimators
@@ -493,40 +539,75 @@ class _RNNEstimator(BaseEstimator):
     def _continues(self, partial: bool, hp: _Hyper) -> bool:
         return self.__sklearn_is_fitted__() and (partial or hp.warm_start)
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any = None):
-        """Compute a fit, then commit it: nothing is assigned before every step succeeded."""
-        hp = self._validate_hyperparams()
-        backend = self._resolve()
-        cont = self._continues(partial, hp)
-        panel = self._read(X, backend, fitting=True, layout=hp.layout)
-        if cont:
-            self._check_panel(panel)
+    def _fit(
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        *,
+        partial: bool,
+        classes: Any = None,
+        comm: Any = None,
+    ):
+        """Compute a fit, then commit it: nothing is assigned before every step succeeded.
+
+        ``comm``: an mpi4py communicator for a data-parallel fit, each rank passing its
+        own samples (:mod:`anyrnn.distributed`). ``sync`` holds the collective steps;
+        without a communicator each of them does nothing.
+        """
+        sync = Sync.create(comm)
+        with sync.guard():  # an error on one rank alone aborts every rank: none waits forever
+            return self._fit_synced(sync, X, y, sample_weight, partial=partial, classes=classes)
+
+    def _fit_synced(
+        self, sync: Sync, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any
+    ):
+        with sync.together():  # bad input on one rank raises on every rank
+            hp = self._validate_hyperparams()
+            backend = self._resolve()
+            cont = self._continues(partial, hp)
+            panel = self._read(X, backend, fitting=True, layout=hp.layout)
+            if cont:
+                self._check_panel(panel)
+        sync.agree({**vars(hp), "continues": cont}, "the hyper-parameters")
         y_host, y_all, info = self._read_y(
-            y, panel, backend, classes=classes, partial=partial, cont=cont
+            y, panel, backend, classes=classes, partial=partial, cont=cont, sync=sync
         )
-        w = self._weights(sample_weight, y_host, panel.n_samples, info, partial=partial)
-        self._check_fit_data(panel, info)
+        labels = sync.concat(y_host) if self._stratify else None  # classifiers: every rank's
+        with sync.together():
+            w = self._weights(sample_weight, y_host, panel.n_samples, info, labels, partial=partial)
+            self._check_fit_data(panel, info)
+        sync.agree((panel.n_features, panel.n_columns), "X's features (per step, columns)")
+        if not sync.any(w is None or np.any(w > 0)):  # over every rank's samples
+            raise sync.collective(
+                ValueError("sample_weight (times class_weight) is zero for every sample")
+            )
         if hp.dropout > 0 and hp.num_layers == 1:
             warnings.warn(
                 f"dropout={hp.dropout} acts between recurrent layers, and num_layers=1 has "
                 "none: it has no effect",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        if cont:
-            rng = np.random.default_rng(self.random_state)
-            if partial and getattr(self, "_rng", None) is not None:
-                rng = copy.deepcopy(self._rng)  # partial_fit goes on drawing where it stopped
-            network = self._continued_network(hp, backend, panel.n_features, info, rng)
-        else:
-            rng = np.random.default_rng(self.random_state)
-            network = _build_network(
-                hp, backend, panel.n_features, info["_n_out"], info["_sequences"], rng
-            )
+        rng = np.random.default_rng(self.random_state)
+        if cont and partial and getattr(self, "_rng", None) is not None:
+            rng = copy.deepcopy(self._rng)  # partial_fit goes on drawing where it stopped
+        rng = sync.rng(rng)  # rank 0's random stream on every rank
+        with sync.together():
+            if cont:
+                network = self._continued_network(hp, backend, panel.n_features, info, rng)
+            else:
+                network = _build_network(
+                    hp, backend, panel.n_features, info["_n_out"], info["_sequences"], rng
+                )
+        sync.broadcast_params(network.layers)  # rank 0's weights on every rank
+        if sync.size > 1 and isinstance(network.recurrent, Stacked):  # own dropout masks
+            seed = network.recurrent.random_state
+            network.recurrent._rng = np.random.default_rng([seed, sync.rank])
         data = _Data(panel.X, panel.lengths, y_all, y_host, w, info["_sequences"])
         train, val = data, None
         if hp.early_stopping and not partial:
-            train, val = self._split(data, hp, backend, rng, info)
+            train, val = self._split(data, hp, backend, rng, info, labels, sync)
         old = getattr(self, "_optimizer", None) if partial and cont else None
         if old is not None and (type(old), old.lr, old.clip_norm) == (
             OPTIMIZERS[hp.optimizer],
@@ -538,10 +619,10 @@ class _RNNEstimator(BaseEstimator):
         else:
             optimizer = make_optimizer(hp.optimizer, hp.lr, hp.clip_norm)
         monitor = _Monitor(
-            None if partial else hp.early_stopping, hp.tol, hp.n_iter_no_change, network
+            None if partial else hp.early_stopping, hp.tol, hp.n_iter_no_change, network, sync
         )
         try:
-            self._train(network, optimizer, train, val, monitor, rng, backend, hp, partial)
+            self._train(network, optimizer, train, val, monitor, rng, backend, hp, partial, sync)
         except _Diverged as exc:
             network.set_weights(monitor.last_good)
             network.clear()
@@ -555,7 +636,7 @@ class _RNNEstimator(BaseEstimator):
                 "error's .estimator attribute holds the model at its last finite epoch."
             )
             err.estimator = last
-            raise err from None
+            raise sync.collective(err) from None  # every rank diverged together
         if monitor.best_weights is not None:
             network.set_weights(monitor.best_weights)
         network.clear()
@@ -573,17 +654,24 @@ class _RNNEstimator(BaseEstimator):
         backend: Any,
         hp: _Hyper,
         partial: bool,
+        sync: Sync,
     ) -> None:
         """The epochs: shuffled minibatches, one gradient and one optimizer step each.
 
         Four places, each in one line: the minibatch gradient (``self._gradient``), the
         optimizer step, the epoch loss (``total``, one device sync per epoch) and every
         decision to stop (``monitor.end_epoch``: divergence, early stopping).
+
+        Over ranks, the minibatches are global: the samples of all ranks are numbered in
+        rank order and shuffled as one process shuffles them all; each rank computes the
+        gradient of the samples it holds of a minibatch (maybe none), and
+        ``sync.allreduce_grads`` makes it the minibatch's mean gradient before the step.
         """
         epochs = 1 if partial else hp.epochs
+        shards = sync.shards(train.n)  # the training samples of every rank
         bar = tqdm(
             range(epochs),
-            disable=not self.verbose,
+            disable=not (self.verbose and sync.is_root),
             desc=type(self).__name__,
             unit="epoch",
             leave=True,
@@ -591,19 +679,21 @@ class _RNNEstimator(BaseEstimator):
         try:
             for _ in bar:
                 t0 = time.perf_counter()
-                perm = rng.permutation(train.n)
                 total = None
-                for start in range(0, train.n, hp.batch_size):
-                    batch = train.batch(perm[start : start + hp.batch_size], backend)
-                    loss = self._gradient(network, batch)  # sets every layer's grads
+                for sel, _ in shards.minibatches(rng, hp.batch_size):  # this rank's part of each
+                    if sel.shape[0]:
+                        batch = train.batch(sel, backend)
+                        loss = self._gradient(network, batch)  # sets every layer's grads
+                        part = loss * sel.shape[0]
+                        total = part if total is None else total + part
+                    sync.allreduce_grads(network.layers, sel.shape[0])
                     optimizer.step(network.layers)
-                    part = loss * batch[0].shape[0]
-                    total = part if total is None else total + part
-                epoch_loss = float(total) / train.n  # one device sync per epoch
+                local = 0.0 if total is None else float(total)  # one device sync per epoch
+                epoch_loss = sync.sum(local) / shards.n_global
                 postfix = {"loss": f"{epoch_loss:.4f}"}
                 val_loss = val_score = None
                 if val is not None:
-                    val_loss, val_score = self._evaluate(network, val, backend)
+                    val_loss, val_score = self._evaluate(network, val, backend, sync)
                     postfix.update(val_loss=f"{val_loss:.4f}", val_score=f"{val_score:.4f}")
                 stop = monitor.end_epoch(
                     network, epoch_loss, time.perf_counter() - t0, val_loss, val_score
@@ -622,19 +712,44 @@ class _RNNEstimator(BaseEstimator):
         network.backward(d_out)
         return loss
 
-    def _evaluate(self, network: Network, data: _Data, backend: Any) -> tuple[float, float]:
-        """Loss and score of held-out data (no gradients)."""
-        X, lengths, y, w = data.batch(None, backend)
-        out = network.infer(X, lengths)
-        loss = float(self._loss(out, y, w)[0])
+    def _evaluate(
+        self, network: Network, data: _Data, backend: Any, sync: Sync
+    ) -> tuple[float, float]:
+        """Loss and score of held-out data (no gradients), over every rank's."""
+        out = lengths = None
+        loss = 0.0
+        if data.n:  # a rank may hold none of the held-out samples
+            X, lengths, y, w = data.batch(None, backend)
+            out = network.infer(X, lengths)
+            loss = float(self._loss(out, y, w)[0])
+        loss = sync.mean(loss, data.n)
+        if sync.size > 1:  # score every rank's outputs and targets, joined on the host
+            out, data, lengths = _held_out_of_every_rank(sync, out, data, lengths)
         return loss, self._score_out(out, data, lengths)
 
     def _split(
-        self, data: _Data, hp: _Hyper, backend: Any, rng: np.random.Generator, info: dict
+        self,
+        data: _Data,
+        hp: _Hyper,
+        backend: Any,
+        rng: np.random.Generator,
+        info: dict,
+        labels: np.ndarray | None,
+        sync: Sync,
     ) -> tuple[_Data, _Data]:
-        n = data.n
+        """The training and validation parts (over ranks: the split of all the ranks'
+        samples, stratified by all their ``labels``; each rank keeps its own of each)."""
+        shards = sync.shards(data.n)
+        with sync.together():  # the same on every rank
+            idx_train, idx_val = self._split_indices(shards.n_global, hp, rng, info, labels)
+        idx_train, idx_val = shards.local(idx_train), shards.local(idx_val)
+        return data.subset(idx_train, backend), data.subset(idx_val, backend)
+
+    def _split_indices(
+        self, n: int, hp: _Hyper, rng: np.random.Generator, info: dict, labels: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
         n_val = math.ceil(hp.validation_fraction * n)
-        stratify = data.y_host if self._stratify else None
+        stratify = labels if self._stratify else None
         if n - n_val < 1:
             raise ValueError(
                 f"validation_fraction={self.validation_fraction} of {n} samples leaves no "
@@ -665,7 +780,7 @@ class _RNNEstimator(BaseEstimator):
             stratify=stratify,
             random_state=int(rng.integers(2**31 - 1)),
         )
-        return data.subset(np.sort(idx_train), backend), data.subset(idx_val, backend)
+        return np.sort(idx_train), idx_val
 
     def _check_scorable(self, n_val: int, n: int) -> None:
         pass
@@ -760,9 +875,20 @@ class _RNNEstimator(BaseEstimator):
         vars(self).update(fitted)
 
     def _weights(
-        self, sample_weight: Any, y_host: np.ndarray, n: int, info: dict, *, partial: bool
+        self,
+        sample_weight: Any,
+        y_host: np.ndarray,
+        n: int,
+        info: dict,
+        labels: np.ndarray | None,
+        *,
+        partial: bool,
     ):
-        """Per-sample weights on the host (None when every weight is 1)."""
+        """Per-sample weights on the host (None when every weight is 1).
+
+        ``labels``: the encoded labels of every rank (classifiers), for
+        ``class_weight="balanced"``. A caller checks that some weight is positive.
+        """
         w = None
         if sample_weight is not None:
             if array_library(sample_weight) not in ("numpy", "builtins", "pandas"):
@@ -783,14 +909,14 @@ class _RNNEstimator(BaseEstimator):
                 raise ValueError(
                     f"Negative values in data passed to sample_weight: got min {w.min()}"
                 )
-        w = self._times_class_weight(w, y_host, info, partial)
-        if w is not None and not np.any(w > 0):
-            raise ValueError("sample_weight (times class_weight) is zero for every sample")
+        w = self._times_class_weight(w, y_host, info, labels, partial)
         if w is not None and np.all(w == 1.0):
             return None
         return w
 
-    def _times_class_weight(self, w: Any, y_host: np.ndarray, info: dict, partial: bool) -> Any:
+    def _times_class_weight(
+        self, w: Any, y_host: np.ndarray, info: dict, labels: Any, partial: bool
+    ) -> Any:
         return w
 
     def _check_fit_data(self, panel: Panel, info: dict) -> None:
@@ -1096,11 +1222,38 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
 
     # targets ------------------------------------------------------------------------
     def _read_y(
-        self, y: Any, panel: Panel, backend: Any, *, classes: Any, partial: bool, cont: bool
+        self,
+        y: Any,
+        panel: Panel,
+        backend: Any,
+        *,
+        classes: Any,
+        partial: bool,
+        cont: bool,
+        sync: Sync,
     ):
-        """Encoded labels on the host and on the backend, and the fitted target info."""
-        y = _labels_on_host(y)
-        n = panel.n_samples
+        """Encoded labels on the host and on the backend, and the fitted target info.
+
+        Over ranks, the labels of every rank are read as one, as one process reads them
+        all (``classes_``, the checks); each rank keeps the rows of its own samples.
+        """
+        with sync.together():
+            y = _labels_on_host(y)
+        y, shards = sync.gather_rows(y, panel.n_samples)
+        with sync.together():
+            encoded, info = self._encode_labels(y, shards.n_global, classes, partial, cont)
+        sync.agree(info["classes_"].tolist(), "classes_ (partial_fit's classes=)")
+        encoded = shards.rows(encoded)
+        if info["_n_out"] == 1:
+            y_all = backend.from_host(encoded[:, None])  # 0/1 floats for the sigmoid loss
+        else:
+            y_all = backend.from_host(encoded, dtype=backend.int_dtype)
+        return encoded, y_all, info
+
+    def _encode_labels(
+        self, y: np.ndarray, n: int, classes: Any, partial: bool, cont: bool
+    ) -> tuple[np.ndarray, dict]:
+        """Labels checked and encoded (0 .. n_classes-1), and the fitted target info."""
         onehot = y.ndim == 2 and y.shape[1] > 1 and y.dtype.kind in "biuf"
         if onehot:
             if not np.all(np.isfinite(y)):
@@ -1119,7 +1272,7 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
                     "A column-vector y was passed when a 1d array was expected. Please change "
                     "the shape of y to (n_samples,), for example using ravel().",
                     DataConversionWarning,
-                    stacklevel=4,
+                    stacklevel=6,
                 )
                 y = y[:, 0]
             if y.ndim != 1:
@@ -1155,11 +1308,7 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
             )
         encoded = np.searchsorted(classes_, labels) if not onehot else labels
         n_out = 1 if classes_.shape[0] == 2 else int(classes_.shape[0])
-        if n_out == 1:
-            y_all = backend.from_host(encoded[:, None])  # 0/1 floats for the sigmoid loss
-        else:
-            y_all = backend.from_host(encoded, dtype=backend.int_dtype)
-        return encoded, y_all, {"classes_": classes_, "_n_out": n_out, "_sequences": False}
+        return encoded, {"classes_": classes_, "_n_out": n_out, "_sequences": False}
 
     def _fit_classes(
         self, found: np.ndarray, classes: Any, partial: bool, cont: bool
@@ -1192,7 +1341,9 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
             return self.classes_
         return found
 
-    def _times_class_weight(self, w: Any, y_host: np.ndarray, info: dict, partial: bool) -> Any:
+    def _times_class_weight(
+        self, w: Any, y_host: np.ndarray, info: dict, labels: Any, partial: bool
+    ) -> Any:
         cw = self.class_weight
         if cw is None:
             return w
@@ -1222,7 +1373,7 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
             for k, v in cw.items():
                 check_real(v, f"class_weight[{k!r}]", low=0)
         per_class = (
-            compute_class_weight(cw, classes=np.arange(classes.shape[0]), y=y_host)
+            compute_class_weight(cw, classes=np.arange(classes.shape[0]), y=labels)
             if cw == "balanced"
             else np.array([float(cw.get(c, 1.0)) for c in classes.tolist()])
         )
@@ -1273,7 +1424,7 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
         return losses.softmax(logits, axis=1)
 
     # public ---------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RNNClassifier:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, comm: Any = None) -> RNNClassifier:
         """Fit on sequences X and labels (or one-hot rows) y.
 
         Parameters
@@ -1285,18 +1436,23 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
         sample_weight : array of shape (n_samples,), optional
             Each sample's weight in the loss (the minibatch loss is the mean of
             weight × loss); multiplied by ``class_weight``.
+        comm : mpi4py communicator, optional
+            Data-parallel training: every rank of ``comm`` calls ``fit`` with its own
+            samples (X, y and sample_weight of its shard) and ends with the model one
+            process would fit on all of them (see :mod:`anyrnn.distributed`).
         """
-        return self._fit(X, y, sample_weight, partial=False)
+        return self._fit(X, y, sample_weight, partial=False, comm=comm)
 
     def partial_fit(
-        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None, *, comm: Any = None
     ) -> RNNClassifier:
         """One epoch over (X, y), continuing the fitted network and optimizer.
 
         ``classes`` (every label the classifier will ever see) is required on the first
-        call and must not change. Early stopping does not apply.
+        call and must not change. Early stopping does not apply. ``comm``: as for
+        :meth:`fit`, each rank passing its own samples.
         """
-        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+        return self._fit(X, y, sample_weight, partial=True, classes=classes, comm=comm)
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, (n_samples, n_classes); rows sum to 1."""
@@ -1432,8 +1588,28 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
         return tags
 
     def _read_y(
-        self, y: Any, panel: Panel, backend: Any, *, classes: Any, partial: bool, cont: bool
+        self,
+        y: Any,
+        panel: Panel,
+        backend: Any,
+        *,
+        classes: Any,
+        partial: bool,
+        cont: bool,
+        sync: Sync,
     ):
+        """Targets on the host and on the backend, and the fitted target info.
+
+        Over ranks, each rank reads its own; the ranks must agree on their shape.
+        """
+        with sync.together():
+            y2, info = self._read_targets(y, panel, backend, cont)
+        sync.agree((info["_y_ndim"], info["_n_out"]), "the targets' dimensions and outputs")
+        return y2, backend.from_host(y2), info
+
+    def _read_targets(
+        self, y: Any, panel: Panel, backend: Any, cont: bool
+    ) -> tuple[np.ndarray, dict]:
         y, lengths = read_targets(y, backend)
         n = panel.n_samples
         if y.ndim not in (1, 2, 3):
@@ -1465,7 +1641,7 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
                     f"{self._y_ndim} dimension(s) with {self._n_out} output(s): a continued "
                     "fit needs targets of the same shape"
                 )
-        return y2, backend.from_host(y2), info
+        return y2, info
 
     def _check_scorable(self, n_val: int, n: int) -> None:
         if n_val < 2:
@@ -1481,15 +1657,25 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
         return losses.mean_squared_error(out, y, sample_weight=w, check_values=False)
 
     def _score_out(self, out: Any, data: _Data, lengths: Any) -> float:
-        return _r2(to_numpy(out), data.y_host, lengths, data.w)
+        y = data.y_host
+        if data.sequences:  # out has the steps of the longest held-out sequence only
+            y = y[:, : out.shape[1]]
+        return _r2(to_numpy(out), y, lengths, data.w)
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> RNNRegressor:
-        """Fit on sequences X (as for :meth:`RNNClassifier.fit`) and real targets y."""
-        return self._fit(X, y, sample_weight, partial=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, comm: Any = None) -> RNNRegressor:
+        """Fit on sequences X (as for :meth:`RNNClassifier.fit`) and real targets y.
 
-    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> RNNRegressor:
-        """One epoch over (X, y), continuing the fitted network and optimizer."""
-        return self._fit(X, y, sample_weight, partial=True)
+        ``comm``: an mpi4py communicator for data-parallel training, each rank passing
+        its own samples (see :meth:`RNNClassifier.fit`).
+        """
+        return self._fit(X, y, sample_weight, partial=False, comm=comm)
+
+    def partial_fit(
+        self, X: Any, y: Any, sample_weight: Any = None, *, comm: Any = None
+    ) -> RNNRegressor:
+        """One epoch over (X, y), continuing the fitted network and optimizer (``comm``:
+        as for :meth:`fit`)."""
+        return self._fit(X, y, sample_weight, partial=True, comm=comm)
 
     def predict(self, X: Any) -> Any:
         out, backend, panel = self._infer(X)

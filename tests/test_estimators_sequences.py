@@ -256,6 +256,18 @@ def test_regressor_sequence_targets_of_unequal_lengths():
         RNNRegressor(**SMALL).fit(SEQS, [t[:-1] if i == 0 else t for i, t in enumerate(targets)])
 
 
+def test_regressor_early_stopping_on_sequence_targets_of_unequal_lengths():
+    """The held-out part's longest sequence is shorter than the panel: its score is over
+    its own steps (extra NaN padding changes nothing)."""
+    targets = [np.cumsum(s[:, :1], axis=0) for s in SEQS]
+    kw = dict(SMALL, early_stopping="loss", validation_fraction=0.2)
+    reg = RNNRegressor(**kw).fit(SEQS, targets)
+    padded = RNNRegressor(**kw).fit(nan_padded(SEQS, T_MAX + 2), nan_padded(targets, T_MAX + 2))
+    assert len(reg.validation_scores_) == 3 and np.all(np.isfinite(reg.validation_scores_))
+    assert padded.validation_scores_ == reg.validation_scores_
+    assert padded.validation_loss_curve_ == reg.validation_loss_curve_
+
+
 def test_scratch_classifier_takes_the_new_parameters_too():
     clf = ScratchSimpleRNNClassifier(
         n_nodes=4, n_features=2, n_output=1, cell="gru", num_layers=2, epochs=2, random_state=0
