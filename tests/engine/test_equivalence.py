@@ -18,6 +18,7 @@ import anyrnn
 from anyrnn import engine
 from anyrnn.backend import _status
 from anyrnn.cells import CELLS as CELL_CLASSES
+from anyrnn.engine import loops
 from anyrnn.engine.codegen import numba_available
 from anyrnn.engine.inplace import InplaceEngine
 from anyrnn.layers.recurrent import CELLS
@@ -49,6 +50,13 @@ OPTIONS = {
 #: the in-place engine's flavours: (backend, how its steps run)
 FLAVOURS = [
     pytest.param(
+        ("numpy", "loop"),
+        id="loop",
+        marks=pytest.mark.skipif(
+            loops.unavailable("float64") is not None, reason="no compiled loops here"
+        ),
+    ),
+    pytest.param(
         ("numpy", "numba"),
         id="numba",
         marks=pytest.mark.skipif(not numba_available(), reason="Numba is not installed"),
@@ -74,13 +82,15 @@ def cxx_factory(tmp_path_factory):
 
 @pytest.fixture(params=FLAVOURS)
 def flavour(request, monkeypatch, cxx_factory):
-    """The backend to build layers on, with the in-place engine running its steps as
-    Numba loops, NumPy calls, the CUDA kernels built as C++ (over NumPy arrays), or CuPy."""
+    """The backend to build layers on, with the in-place engine running its steps as one
+    compiled time loop, Numba kernels per step, NumPy calls, the CUDA kernels built as C++
+    (over NumPy arrays), or CuPy."""
     backend, how = request.param
     if how == "cuda-on-cpu":
         monkeypatch.setattr(engine, "INPLACE", InplaceEngine(cuda=cxx_factory))
     else:
-        monkeypatch.setattr(engine.INPLACE, "use_numba", how == "numba")
+        monkeypatch.setattr(engine.INPLACE, "use_numba", how in ("loop", "numba"))
+        monkeypatch.setattr(engine.INPLACE, "compiled_loops", how == "loop")
     return backend
 
 
