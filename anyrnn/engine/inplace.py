@@ -253,7 +253,11 @@ class InplaceEngine:
         if d_seq is None:
             buffers["dy"] = m.zeros((batch, n), dtype)
         else:
-            buffers["dy"] = m.ascontiguousarray(d_seq.transpose(1, 0, 2))
+            # a time-major view, not a copy (that would be a quarter to a half of what BPTT
+            # must keep); the CUDA kernels index contiguous buffers
+            buffers["dy"] = d_seq.transpose(1, 0, 2)
+            if self.flavor(backend) == "cuda":
+                buffers["dy"] = m.ascontiguousarray(buffers["dy"])
         for b in run.buffers:
             if b.startswith("tmp_"):
                 buffers[b] = reuse_buffer(m, workspace, b, (batch, n), dtype)

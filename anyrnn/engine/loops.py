@@ -147,6 +147,10 @@ class LoopRunner:
         self.name, self.source, self.arrays = loop_source(prog_name, binding, direction)
         plan = codegen.cpu_plan(prog_name, binding)
         self.buffers, self.consts = plan.buffers, plan.consts
+        tanh = {r.buf for c in plan.items if isinstance(c, Call) and c.fn == "tanh" for r in c.ins}
+        tanh |= {c.out.buf for c in plan.items if isinstance(c, Call) and c.fn == "tanh"}
+        gemm = {"h", "w", "dh", "dz_all", "du_all", "W"}
+        self._pointers = [a in tanh | gemm for a in self.arrays]  # read through pointers
         self._fn: Any = None
         self._failed: str | None = None
 
@@ -163,8 +167,10 @@ class LoopRunner:
         if self._failed is not None:
             return False
         ptrs = ffi.pointers(arrays[-1].dtype)
-        if isinstance(ptrs, str) or not all(a.flags.c_contiguous for a in arrays):
+        if isinstance(ptrs, str):
             return False
+        if not all(a.flags.c_contiguous for a, p in zip(arrays, self._pointers) if p):
+            return False  # gemm and tanh take pointers (other buffers, like dy, may be views)
         args = [ptrs.gemm, ptrs.tanh, *arrays, *scalars]
         try:
             module, fn = self._function()
