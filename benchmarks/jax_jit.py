@@ -1,6 +1,10 @@
 """JAX's jitted engine against JAX eager and against NumPy, interleaved in one process.
 
-    python benchmarks/jax_jit.py simple,lstm,gru float32,float64 S M
+    python benchmarks/jax_jit.py [--cpu-time] simple,lstm,gru float32,float64 S M
+
+``--cpu-time``: one BLAS thread, the process's CPU time instead of wall-clock time; run it
+with ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"`` so
+that XLA runs on one thread too.
 
 For each case: the seconds the first jitted forward + BPTT took (trace and XLA compile),
 then the median ms of one forward + BPTT for JAX jitted (``fast_path="auto"``), JAX eager
@@ -52,6 +56,12 @@ def _step(cell: str, shape: tuple, dtype: str, backend: str, fast_path):
 
 
 def main(argv: list[str]) -> int:
+    clock = time.perf_counter
+    if argv and argv[0] == "--cpu-time":  # one thread each, process CPU time
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(1)
+        clock, argv = time.process_time, argv[1:]
     cells, dtypes, *shapes = argv
     for shape_name in shapes:
         shape = SHAPES[shape_name]
@@ -66,7 +76,7 @@ def main(argv: list[str]) -> int:
                     "eager": _step(cell, shape, dtype, "jax", False),
                     "numpy": _step(cell, shape, dtype, "numpy", "auto"),
                 }
-                t = interleaved(contenders, repeats=5, warmup=1, block=2, settle=0.1)
+                t = interleaved(contenders, repeats=5, warmup=1, block=2, settle=0.1, clock=clock)
                 med = {k: round(float(np.median(v)) * 1e3, 2) for k, v in t.items()}
                 print(
                     cell,
