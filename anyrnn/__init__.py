@@ -5,7 +5,7 @@ NumPy, CuPy, PyTorch, JAX and array-api-strict; the backend is fixed when a laye
 model is built.
 """
 
-from . import scratch
+from . import distributed, scratch
 from .backend import (
     Backend,
     BackendUnavailableError,
@@ -40,6 +40,7 @@ __all__ = [
     "losses",
     "optimizers",
     "scratch",
+    "distributed",
     "available_backends",
     "from_torch",
     "resolve_backend",

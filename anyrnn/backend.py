@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import numbers
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +28,9 @@ __all__ = [
     "BackendUnavailableError",
     "array_library",
     "available_backends",
+    "cupy_advice",
+    "refuse_masked",
+    "register_probe",
     "resolve_backend",
     "to_backend",
     "to_numpy",
@@ -55,21 +59,80 @@ class BackendUnavailableError(RuntimeError):
 # --------------------------------------------------------------------------- probes
 
 
+#: checks a backend must also pass, registered by the modules that know them (the
+#: engine registers a run of one of anyrnn's own CUDA kernels for CuPy)
+_PROBES: dict[str, list] = {}
+
+
+def register_probe(name: str, probe: Any) -> None:
+    """Make ``probe(backend) -> None | reason`` part of backend ``name``'s probe."""
+    _PROBES.setdefault(name, []).append(probe)
+    _cupy_status.cache_clear()
+
+
+def cupy_advice(exc: BaseException, cuda_major: int | None = None) -> str:
+    """What failed in a CuPy set-up, naming the missing piece and the command that fixes it."""
+    text = f"{type(exc).__name__}: {exc}"
+    low = text.lower()
+    major = cuda_major or 12
+    extra = f"'anyrnn[cuda{major}]'"
+    suffix = "-cu12" if major == 12 else ""
+    if "nvrtc" in low:
+        return (
+            f"NVRTC, CUDA's runtime compiler, was not found ({text}). Install it with "
+            f"pip install {extra} (CuPy's ctk extra) or pip install nvidia-cuda-nvrtc{suffix}"
+        )
+    if "cublas" in low:
+        return (
+            f"cuBLAS was not found ({text}). Install it with pip install {extra} "
+            f"or pip install nvidia-cublas{suffix}"
+        )
+    if "cuda headers" in low or "cuda_path" in low:
+        return (
+            f"the CUDA headers were not found ({text}). Install them with pip install {extra} "
+            f"or pip install nvidia-cuda-runtime{suffix}"
+        )
+    if "insufficientdriver" in low or "driver version is insufficient" in low:
+        return (
+            f"the NVIDIA driver is missing or older than this CuPy's CUDA {major} needs ({text}). "
+            "Install or upgrade the driver, or install the CuPy of the CUDA major version your "
+            "driver supports ('anyrnn[cuda12]' or 'anyrnn[cuda13]')"
+        )
+    if "nodevice" in low or "no cuda-capable device" in low:
+        return f"no CUDA GPU was found ({text})"
+    return f"no usable CUDA GPU ({text})"
+
+
 @functools.cache
-def _cupy_status() -> tuple[bool, str]:
-    """Whether CuPy can run a kernel here, and why not. Guarded and cached."""
+def _cupy_status(device: int | None = None) -> tuple[bool, str]:
+    """Whether CuPy runs here, on ``device`` (None: the current one), and why not: it
+    counts devices, runs a small matmul (cuBLAS) and the registered probes (anyrnn's own
+    compiled kernel, NVRTC), and copies back. Guarded and cached."""
     try:
         import cupy
     except Exception as exc:  # ImportError, or a broken CUDA install
         return False, f"CuPy is not installed or failed to import ({exc})"
+    major = None
     try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
+        major = cupy.cuda.runtime.runtimeGetVersion() // 1000
+        count = cupy.cuda.runtime.getDeviceCount()
+        if count < 1:
             return False, "no CUDA GPU was found"
-        probe = cupy.arange(4, dtype=cupy.float32) * 2
-        if probe.get().tolist() != [0.0, 2.0, 4.0, 6.0]:
-            return False, "a test kernel on the GPU returned wrong numbers"
-    except Exception as exc:  # CUDA driver missing, no device, ...
-        return False, f"no usable CUDA GPU ({type(exc).__name__}: {exc})"
+        index = cupy.cuda.Device().id if device is None else device
+        if not 0 <= index < count:
+            return False, f"there is no GPU {index}: this machine has GPUs 0..{count - 1}"
+        with cupy.cuda.Device(index):
+            a = cupy.asarray(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
+            if (a @ a).get().tolist() != [[7.0, 10.0], [15.0, 22.0]]:
+                return False, "a test matmul on the GPU returned wrong numbers"
+            xp = importlib.import_module("array_api_compat.cupy")
+            backend = Backend("cupy", xp, cupy.cuda.Device(index), "float32", xp.__name__)
+            for probe in _PROBES.get("cupy", []):
+                why = probe(backend)
+                if why is not None:
+                    return False, why
+    except Exception as exc:  # no driver, no device, a missing CUDA library, ...
+        return False, cupy_advice(exc, major)
     return True, ""
 
 
@@ -158,6 +221,22 @@ def _load_namespace(name: str) -> ModuleType:
 # --------------------------------------------------------------------------- devices
 
 
+@functools.cache
+def _torch_device_problem(device: str) -> str:
+    """Why torch cannot allocate on ``device`` here ("" if it can). Probed once."""
+    import torch
+
+    if device == "cpu" or device.startswith("cpu:"):
+        return ""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        return "torch.cuda.is_available() is False (a CPU-only PyTorch, or no GPU or driver)"
+    try:
+        torch.empty(1, device=device)
+    except Exception as exc:  # noqa: BLE001 - no CUDA build, no GPU, no such index, ...
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
 def _resolve_device(name: str, xp: Any, device: Any) -> Any:
     """The concrete device object for ``device`` (None: the backend's default)."""
     if name == "numpy":
@@ -182,9 +261,16 @@ def _resolve_device(name: str, xp: Any, device: Any) -> Any:
         if device is None:
             return torch.get_default_device()
         try:
-            return torch.device(device)
+            dev = torch.device(device)
         except (RuntimeError, TypeError) as exc:
             raise ValueError(f"torch cannot use device={device!r}: {exc}") from None
+        why = _torch_device_problem(str(dev))
+        if why:
+            raise BackendUnavailableError(
+                f"torch device {device!r} cannot be used on this machine: {why}. "
+                "Use device='cpu' (or leave device unset)."
+            )
+        return dev
     if name == "jax":
         import jax
 
@@ -201,12 +287,23 @@ def _resolve_device(name: str, xp: Any, device: Any) -> Any:
 
         if device is None:
             return cupy.cuda.Device()
-        if isinstance(device, int):
-            count = cupy.cuda.runtime.getDeviceCount()
-            if not 0 <= device < count:
-                raise ValueError(f"cupy has GPUs 0..{count - 1}; got device={device!r}")
-            return cupy.cuda.Device(device)
-        return device
+        if isinstance(device, cupy.cuda.Device):
+            index = device.id
+        elif isinstance(device, numbers.Integral) and not isinstance(device, bool | np.bool_):
+            index = int(device)
+        elif isinstance(device, str) and device.removeprefix("cuda:").isdigit():
+            index = int(device.removeprefix("cuda:"))
+        else:
+            raise ValueError(
+                f"cupy takes a GPU number, 'cuda:N' or a cupy.cuda.Device; got device={device!r}"
+            )
+        count = cupy.cuda.runtime.getDeviceCount()
+        if not 0 <= index < count:
+            raise ValueError(f"cupy has GPUs 0..{count - 1}; got device={device!r}")
+        ok, why = _cupy_status(index)
+        if not ok:
+            raise BackendUnavailableError(f"GPU {index} cannot be used: {why}")
+        return cupy.cuda.Device(index)
     return device
 
 
@@ -301,12 +398,23 @@ class Backend:
                 return self.xp.zeros(shape, dtype=self.dtype)
         return self.xp.zeros(shape, dtype=self.dtype, device=self.device)
 
-    def from_host(self, a: np.ndarray, dtype: Any = None) -> Any:
-        """Move a NumPy array here, cast to ``dtype`` (default: the backend's float)."""
+    def from_host(self, a: np.ndarray, dtype: Any = None, *, copy: bool = False) -> Any:
+        """Move a NumPy array here, cast to ``dtype`` (default: the backend's float).
+
+        Any NumPy array works: negative strides and non-native byte order are copied
+        into a native, positive-stride array on the host first where the backend needs it
+        (torch refuses both). ``copy=True`` guarantees the result shares no memory with
+        ``a`` (without it, a NumPy or CPU torch array of the right dtype may be ``a``'s
+        memory).
+        """
         dtype = self.dtype if dtype is None else dtype
         if self.name == "numpy":
-            return np.asarray(a, dtype=dtype)
-        return self.xp.asarray(np.asarray(a), dtype=dtype, device=self.device)
+            return np.array(a, dtype=dtype, copy=True) if copy else np.asarray(a, dtype=dtype)
+        a = _native(np.asarray(a))
+        out = self.xp.asarray(a, dtype=dtype, device=self.device)
+        if copy and _may_share(out, a):
+            out = self.xp.asarray(out, copy=True)
+        return out
 
     def scalar(self, value: float) -> Any:
         """A 0-D array (the 2023.12 standard takes no Python scalars in function calls)."""
@@ -320,23 +428,33 @@ class Backend:
             return lib == self.name
         return lib == self._module_name.split(".")[0]
 
-    def asarray(self, x: Any, *, name: str) -> Any:
+    def asarray(self, x: Any, *, name: str, copy: bool = False) -> Any:
         """``x`` as an array of this backend, device and float dtype.
 
         Accepts arrays of this backend's library (moved to its device, cast to its
         dtype), NumPy arrays, Python numbers and (nested) sequences. Arrays of any
         other library raise ``TypeError``: moving them between libraries is explicit,
-        with :func:`anyrnn.to_backend`.
+        with :func:`anyrnn.to_backend`. NumPy masked arrays raise ``TypeError`` too:
+        their mask would be silently dropped. ``copy=True``: the result never shares
+        memory with ``x`` (parameters are stored that way, so a caller who later writes
+        into their array does not change the layer).
         """
         xp = self.xp
+        refuse_masked(x, name)
         if self.owns(x) and not isinstance(x, np.generic):
             if not xp.isdtype(x.dtype, ("real floating", "integral", "bool")):
                 raise TypeError(f"{name} must hold real numbers; got an array of dtype {x.dtype}")
             arr = x
+            if self.name == "numpy":  # byte order, subclasses (np.matrix): a plain array
+                return (
+                    np.array(x, dtype=self.dtype, copy=True) if copy else np.asarray(x, self.dtype)
+                )
             if array_api_compat.device(arr) != self.device:
                 arr = array_api_compat.to_device(arr, self.device)
             if arr.dtype != self.dtype:
                 arr = xp.astype(arr, self.dtype)
+            if copy and arr is x:
+                arr = xp.asarray(arr, copy=True)
             return arr
         if isinstance(x, np.ndarray | np.generic | list | tuple | int | float | bool):
             try:
@@ -348,13 +466,43 @@ class Backend:
                     f"{name} must hold real numbers; got an array of dtype {a.dtype} "
                     f"(kind {a.dtype.kind!r})"
                 )
-            return self.from_host(a)
+            return self.from_host(a, copy=copy)
         lib = array_library(x)
         raise TypeError(
             f"{name} is a {lib} array ({type(x).__name__}), but this object computes with "
             f"the {self.name} backend. Move it explicitly with "
             f"anyrnn.to_backend({name}, {self.name!r}), or pass a NumPy array."
         )
+
+
+def refuse_masked(x: Any, name: str | None) -> None:
+    """NumPy masked arrays are refused: every conversion would drop their mask."""
+    if isinstance(x, np.ma.MaskedArray):
+        what, fix = (name, f"{name}.filled(0)") if name else ("the array", "a.filled(0)")
+        raise TypeError(
+            f"{what} is a NumPy masked array; anyrnn does not read element masks (converting "
+            f"it would silently drop the mask). Pass {fix} (or its .data) and, for padded "
+            "sequences, say which steps are real: to a layer, forward(X, mask=...) with a bool "
+            "(batch, n_steps) array, True on real steps, or lengths=...; to an estimator, a "
+            "list of unequal-length arrays or NaN padding after each sequence's end"
+        )
+
+
+def _native(a: np.ndarray) -> np.ndarray:
+    """``a`` with native byte order and no negative strides (copied only if needed)."""
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if any(s < 0 for s in a.strides):
+        a = np.ascontiguousarray(a)
+    return a
+
+
+def _may_share(out: Any, a: np.ndarray) -> bool:
+    """Whether ``out`` (any library) might share memory with the host array ``a``."""
+    try:
+        return bool(np.shares_memory(np.from_dlpack(out), a))
+    except Exception:  # noqa: BLE001 - not on the host, or no DLPack: assume the worst
+        return array_library(out) != "cupy"
 
 
 def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = None) -> Backend:
@@ -395,7 +543,7 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
         if name not in BACKEND_NAMES:
             try:  # a dotted module name of another Array API library
                 module = importlib.import_module(backend)
-            except ImportError:
+            except (ImportError, ValueError, TypeError):  # "" or "..x" are no module names
                 raise ValueError(
                     f"unknown backend {backend!r}; expected one of "
                     f"{list(BACKEND_NAMES) + ['auto']} or an array namespace"
@@ -443,18 +591,44 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy any supported array (NumPy, CuPy, torch, JAX, array-api-strict) to NumPy."""
+    """A NumPy copy of any supported array (NumPy, CuPy, torch, JAX, array-api-strict).
+
+    Always a new, writable array that shares no memory with ``x``: writing into it
+    never changes ``x`` (nor the layer ``x`` belongs to), and later changes to ``x``
+    do not show in it. NumPy masked arrays raise ``TypeError`` (the mask would be lost).
+    """
+    refuse_masked(x, None)
     if isinstance(x, np.ndarray):
-        return x
+        return np.array(x, copy=True, subok=False)
     lib = array_library(x)
     if lib == "cupy":
-        return x.get()
+        return x.get()  # a host copy
     if lib == "torch":
-        return x.detach().cpu().numpy()
+        t = x.detach()
+        return t.numpy().copy() if t.device.type == "cpu" else t.cpu().numpy()
     try:
-        return np.from_dlpack(x, device="cpu")
+        host = np.from_dlpack(x, device="cpu")  # a view where it can be (JAX: read-only)
     except (TypeError, BufferError, RuntimeError, ValueError, AttributeError):
-        return np.asarray(x)
+        host = x
+    return np.array(host, copy=True)
+
+
+def _on_gpu(x: Any) -> bool:
+    """Whether ``x`` is a torch or JAX array in CUDA memory (a candidate for DLPack)."""
+    lib = array_library(x)
+    if lib == "torch":
+        return x.device.type == "cuda"
+    if lib == "jax":
+        return any(d.platform == "gpu" for d in x.devices())
+    return False
+
+
+def _cupy_from_dlpack(x: Any) -> Any:
+    import cupy
+
+    if array_library(x) == "torch":
+        x = x.detach()  # torch refuses to export a tensor that requires grad
+    return cupy.from_dlpack(x)
 
 
 def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
@@ -472,6 +646,11 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
     """
     target = resolve_backend(backend, device)  # the float dtype is unused: x keeps its own
     xp = target.xp
+    refuse_masked(x, None)
+    if isinstance(x, np.ndarray) and target.name != "numpy":
+        x = _native(x)  # DLPack refuses other byte orders; torch aborts on negative strides
+    elif array_library(x) == "cupy" and any(s < 0 for s in x.strides):
+        x = x.copy()  # C-contiguous, positive strides
     if target.owns(x):
         if array_api_compat.device(x) != target.device:
             return array_api_compat.to_device(x, target.device)
@@ -482,6 +661,14 @@ def to_backend(x: Any, backend: Any, device: Any = None) -> Any:
             if array_api_compat.device(moved) == target.device:
                 return moved
         except Exception:  # noqa: BLE001 - any DLPack failure falls back to a host copy
+            pass
+    elif _on_gpu(x):  # a torch/JAX CUDA array: zero-copy through DLPack, on its own GPU
+        try:
+            moved = target.run(_cupy_from_dlpack, x)
+            if moved.device.id != target.device.id:
+                moved = array_api_compat.to_device(moved, target.device)
+            return moved
+        except Exception:  # noqa: BLE001 - a DLPack refusal falls back to a host copy
             pass
     host = to_numpy(x) if not isinstance(x, list | tuple) else np.asarray(x)
     if target.name == "numpy":

@@ -12,6 +12,11 @@ PyTorch computes ``x·W_ihᵀ + b_ih + h·W_hhᵀ + b_hh`` with the gate order o
 between layers), ``bidirectional=True`` becomes :class:`~anyrnn.Bidirectional` with
 ``merge_mode="concat"`` (PyTorch's ``[forward, backward]`` feature order). anyrnn takes
 batch-first input, whatever the module's ``batch_first``. torch is imported only here.
+
+``bias=False``: anyrnn layers always have biases; those of a ``bias=False`` module are
+zero, and the layers remember where they came from, so :func:`to_torch` gives back a
+``bias=False`` module (whose ``state_dict`` loads strictly into the original). If
+training has made those biases non-zero, ``to_torch`` says so instead of dropping them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_bool
 from .backend import to_numpy
 from .layers.recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
 from .layers.wrappers import Bidirectional, Stacked
@@ -45,9 +51,12 @@ def _host(t: Any) -> np.ndarray:
 def from_torch(module: Any, backend: Any = "numpy", device: Any = None, dtype: Any = None) -> Any:
     """The anyrnn equivalent of a ``torch.nn.RNN``, ``LSTM`` or ``GRU``.
 
-    The result has ``return_sequences=True``: ``forward(X)`` equals ``module(X)[0]`` for
-    batch-first ``X`` of shape (batch, n_steps, input_size), and ``backward(d_out)``
-    returns dX.
+    The result has ``return_steps=True``: for batch-first ``X`` of shape (batch,
+    n_steps, input_size), ``infer(X)`` equals ``module.eval()(X)[0]``; so does
+    ``forward(X)`` (equal to ``module(X)[0]``, and ``backward(d_out)`` returns dX) when
+    the module has no dropout. With ``num_layers > 1`` and ``dropout > 0``, ``forward``
+    applies dropout between the layers as the module does in training mode, with its
+    own random masks, so its output is not the module's.
 
     Parameters
     ----------
@@ -110,6 +119,7 @@ def from_torch(module: Any, backend: Any = "numpy", device: Any = None, dtype: A
             else:
                 values["B"] = b_ih + b_hh
             layer.set_params_from(values)
+            layer._torch_bias = bool(module.bias)  # to_torch gives the same structure back
             directions.append(layer)
         if n_dir == 2:
             layers.append(Bidirectional(directions[0], "concat", backward_layer=directions[1]))
@@ -141,12 +151,42 @@ def _plain_layers(obj: Any) -> tuple[list[list[RecurrentLayer]], float]:
     return out, dropout
 
 
-def to_torch(obj: Any) -> Any:
+def _choose_bias(layers: list[RecurrentLayer], bias: Any) -> bool:
+    """``bias=`` for the module: as asked, or as from_torch found it (default True)."""
+    if bias is None:
+        bias = not all(getattr(layer, "_torch_bias", True) is False for layer in layers)
+        asked = "the module these layers came from had bias=False"
+    else:
+        bias = check_bool(bias, "bias")
+        asked = "bias=False was asked for"
+    if not bias:
+        for layer in layers:
+            for name in ("B", "B_h"):
+                if name in layer.params:
+                    worst = float(np.max(np.abs(to_numpy(layer.params[name]))))
+                    if worst != 0:
+                        raise ValueError(
+                            f"{asked}, but {layer!r} has a non-zero {name} (max |{name}| = "
+                            f"{worst:.3g}), which a bias-free module cannot hold; pass "
+                            "bias=True to keep it"
+                        )
+    return bias
+
+
+def to_torch(obj: Any, *, bias: bool | None = None) -> Any:
     """The ``torch.nn.RNN``/``LSTM``/``GRU`` (``batch_first=True``) equivalent of ``obj``.
 
     ``obj`` is a SimpleRNN, LSTM or GRU (``reset_after=True``), a Bidirectional of one
     (``merge_mode="concat"``), or a Stacked of those with the same cell, size and
     direction at every level. The module computes in the layers' dtype on the CPU.
+
+    Parameters
+    ----------
+    bias : bool or None
+        Whether the module has biases. None (default): ``False`` when every layer came
+        from a ``bias=False`` module through :func:`from_torch`, else ``True``.
+        ``False`` requires every bias to be zero (``ValueError`` otherwise: nothing is
+        dropped silently).
     """
     torch = _torch()
     levels, dropout = _plain_layers(obj)
@@ -172,7 +212,7 @@ def to_torch(obj: Any) -> Any:
         input_size=first.n_features,
         hidden_size=first.n_nodes,
         num_layers=len(levels),
-        bias=True,
+        bias=_choose_bias([layer for level in levels for layer in level], bias),
         batch_first=True,
         dropout=dropout,
         bidirectional=n_dir == 2,
@@ -191,7 +231,8 @@ def to_torch(obj: Any) -> Any:
                 p = {n: to_numpy(v).astype(np.float64) for n, v in layer.params.items()}
                 getattr(module, "weight_ih" + suffix).copy_(torch.from_numpy(p["W_x"].T.copy()))
                 getattr(module, "weight_hh" + suffix).copy_(torch.from_numpy(p["W_h"].T.copy()))
-                getattr(module, "bias_ih" + suffix).copy_(torch.from_numpy(p["B"]))
-                b_hh = p["B_h"] if "B_h" in p else np.zeros_like(p["B"])
-                getattr(module, "bias_hh" + suffix).copy_(torch.from_numpy(b_hh))
+                if module.bias:
+                    getattr(module, "bias_ih" + suffix).copy_(torch.from_numpy(p["B"]))
+                    b_hh = p["B_h"] if "B_h" in p else np.zeros_like(p["B"])
+                    getattr(module, "bias_hh" + suffix).copy_(torch.from_numpy(b_hh))
     return module

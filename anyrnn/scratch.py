@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_bool, check_int, check_real
 from .layers.dense import Dense
 from .layers.recurrent import SimpleRNN as _CoreSimpleRNN
 from .train import losses
@@ -70,17 +71,24 @@ class SimpleRNN:
     def _col(self, b: Any) -> Any:
         return self.xp.reshape(b, (-1, 1))
 
-    W_xh = property(
-        lambda s: s._t(s._rnn.W_x), lambda s, v: setattr(s._rnn, "W_x", np.asarray(v).T)
-    )
-    W_hh = property(
-        lambda s: s._t(s._rnn.W_h), lambda s, v: setattr(s._rnn, "W_h", np.asarray(v).T)
-    )
-    W_hy = property(lambda s: s._t(s._head.W), lambda s, v: setattr(s._head, "W", np.asarray(v).T))
-    b_h = property(lambda s: s._col(s._rnn.B), lambda s, v: setattr(s._rnn, "B", np.reshape(v, -1)))
-    b_y = property(
-        lambda s: s._col(s._head.B), lambda s, v: setattr(s._head, "B", np.reshape(v, -1))
-    )
+    def _set(self, layer: Any, name: str, seed_name: str, value: Any, transpose: bool) -> None:
+        """Assign a weight given in the seed's layout (column vectors), on any backend: a
+        CuPy or torch array is converted by the layer's backend, never through NumPy."""
+        a = layer._backend.asarray(value, name=seed_name)
+        xp = layer.xp
+        if transpose:
+            if a.ndim != 2:
+                raise ValueError(f"{seed_name} must be 2-D; got shape {tuple(a.shape)}")
+            a = xp.matrix_transpose(a)
+        else:
+            a = xp.reshape(a, (-1,))
+        setattr(layer, name, a)
+
+    W_xh = property(lambda s: s._t(s._rnn.W_x), lambda s, v: s._set(s._rnn, "W_x", "W_xh", v, True))
+    W_hh = property(lambda s: s._t(s._rnn.W_h), lambda s, v: s._set(s._rnn, "W_h", "W_hh", v, True))
+    W_hy = property(lambda s: s._t(s._head.W), lambda s, v: s._set(s._head, "W", "W_hy", v, True))
+    b_h = property(lambda s: s._col(s._rnn.B), lambda s, v: s._set(s._rnn, "B", "b_h", v, False))
+    b_y = property(lambda s: s._col(s._head.B), lambda s, v: s._set(s._head, "B", "b_y", v, False))
 
     def forward(self, x: Any) -> Any:
         """Outputs for one sequence ``x`` of shape (T, input_size): (T, output_size, 1)."""
@@ -100,6 +108,7 @@ class SimpleRNN:
         As in the seed: per-step error ``ŷ_t − y_t`` summed over steps, no averaging and
         no clipping. ``y`` is (T, output_size) or (T, output_size, 1).
         """
+        learning_rate = check_real(learning_rate, "learning_rate", low=0, low_open=True)
         if self.last_outputs is None:
             raise RuntimeError("SimpleRNN.backward() needs a forward() pass first")
         xp = self.xp
@@ -162,6 +171,10 @@ class ScratchSimpleRNNClassifier:
         dtype: Any = "float64",
         exact_bptt: bool = False,
     ):
+        batch_size = check_int(batch_size, "batch_size")
+        epochs = check_int(epochs, "epochs", low=0)
+        verbose = check_bool(verbose, "verbose")
+        exact_bptt = check_bool(exact_bptt, "exact_bptt")
         kw = dict(backend=backend, device=device, dtype=dtype)
         self._rnn = _CoreSimpleRNN(
             n_features, n_nodes, activation=activation, return_sequences=True, **kw

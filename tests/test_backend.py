@@ -123,3 +123,118 @@ def test_bench_step_computes_in_the_dtype_asked_for():
         step = bench.anyrnn_step("simple", (3, 2, 2, 4), dtype)
         step()
         assert step.layer.dtype == np.dtype(dtype) and step.layer.dW_x.dtype == np.dtype(dtype)
+
+
+# ----------------------------------------------------------------------------- CuPy probe
+
+
+@pytest.mark.parametrize(
+    "exc, words",
+    [
+        (
+            RuntimeError('Failure finding "libnvrtc.so.13 or libnvrtc.so.12": No such file'),
+            ["NVRTC", "pip install 'anyrnn[cuda12]'", "nvidia-cuda-nvrtc-cu12"],
+        ),
+        (
+            ImportError('Failure finding "libcublasLt.so.13 or libcublasLt.so.12"'),
+            ["cuBLAS", "nvidia-cublas-cu12"],
+        ),
+        (
+            RuntimeError("Failed to find CUDA headers. Please install CUDA toolkit headers"),
+            ["CUDA headers", "nvidia-cuda-runtime-cu12"],
+        ),
+        (
+            RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient"),
+            ["driver", "anyrnn[cuda13]"],
+        ),
+    ],
+    ids=["nvrtc", "cublas", "headers", "driver"],
+)
+def test_cupy_problems_name_the_missing_piece_and_the_fix(exc, words):
+    from anyrnn.backend import cupy_advice
+
+    advice = cupy_advice(exc, 12)
+    for w in words:
+        assert w in advice, (w, advice)
+
+
+def test_the_cupy_probe_runs_a_matmul_and_anyrnns_own_kernel(monkeypatch):
+    """With a stand-in for CuPy (NumPy underneath, one GPU): a working set-up passes, and
+    a failing registered probe (anyrnn's kernel) or a wrong matmul makes CuPy unusable."""
+    import contextlib
+    import importlib
+    import sys
+    import types
+
+    from anyrnn import backend as backend_module
+
+    class FakeArray(np.ndarray):
+        def get(self):
+            return np.asarray(self)
+
+    fake = types.SimpleNamespace(
+        asarray=lambda a: np.asarray(a).view(FakeArray),
+        cuda=types.SimpleNamespace(
+            runtime=types.SimpleNamespace(
+                runtimeGetVersion=lambda: 12090, getDeviceCount=lambda: 1
+            ),
+            Device=lambda i=0: contextlib.nullcontext(types.SimpleNamespace(id=i)),
+        ),
+    )
+    real_import = importlib.import_module
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(
+        backend_module.importlib,
+        "import_module",
+        lambda name: np if name == "array_api_compat.cupy" else real_import(name),
+    )
+    calls = []
+    monkeypatch.setattr(backend_module, "_PROBES", {"cupy": [lambda be: calls.append(be) or None]})
+    backend_module._cupy_status.cache_clear()
+    try:
+        assert backend_module._cupy_status(0) == (True, "")
+        assert len(calls) == 1 and calls[0].dtype_name == "float32"
+        backend_module._PROBES["cupy"].append(lambda be: "anyrnn's CUDA kernel failed: boom")
+        backend_module._cupy_status.cache_clear()
+        assert backend_module._cupy_status(0) == (False, "anyrnn's CUDA kernel failed: boom")
+        assert backend_module._cupy_status(3)[1].startswith("there is no GPU 3")
+        fake.asarray = lambda a: (np.asarray(a) * 0).view(FakeArray)  # a broken matmul
+        backend_module._PROBES["cupy"] = []
+        backend_module._cupy_status.cache_clear()
+        assert "wrong numbers" in backend_module._cupy_status(0)[1]
+    finally:
+        backend_module._cupy_status.cache_clear()
+
+
+def test_every_computing_call_runs_under_the_objects_device(monkeypatch):
+    """CuPy launches on the *current* device, so each call that computes must make the
+    object's device current: forward, infer, backward of layers and wrappers, and the
+    optimizers' updates all go through ``Backend.run``."""
+    entered = []
+    real_run = anyrnn.Backend.run
+
+    def recording_run(self, fn, *args, **kwargs):
+        entered.append(getattr(fn, "__name__", "?"))
+        return real_run(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(anyrnn.Backend, "run", recording_run)
+    X = np.ones((2, 4, 3))
+    rnn = anyrnn.GRU(3, 5, return_sequences=True)
+    stack = anyrnn.Stacked([anyrnn.Bidirectional(anyrnn.LSTM(3, 2, return_sequences=True))])
+    dense = anyrnn.Dense(3, 2)
+    calls = [
+        lambda: rnn.forward(X),
+        lambda: rnn.infer(X),
+        lambda: rnn.backward(np.ones((2, 4, 5))),
+        lambda: stack.forward(X),
+        lambda: stack.infer(X),
+        lambda: stack.backward(np.ones((2, 4, 4))),
+        lambda: dense.forward(X),
+        lambda: dense.infer(X),
+        lambda: dense.backward(np.ones((2, 4, 2))),
+        lambda: anyrnn.optimizers.Adam(0.01, clip_norm=1.0).step([rnn, dense]),
+    ]
+    for k, call in enumerate(calls):
+        entered.clear()
+        call()
+        assert entered, f"call {k} computed outside Backend.run"

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+import anyrnn
 from anyrnn.cli import main
 
 
@@ -36,7 +37,34 @@ def test_demo_rejects_bad_arguments(capsys):
 def test_check_compares_every_backend(capsys):
     assert main(["check"]) == 0
     out = capsys.readouterr().out
-    assert "all backends agree with NumPy" in out
+    assert "VERDICT: every backend agrees with NumPy" in out
+    for backend in anyrnn.available_backends():
+        for engine in ("auto", "generic"):
+            assert f"lstm     {backend:18} {engine:8}" in out
+
+
+def test_check_reports_a_disagreement_and_fails(capsys, monkeypatch):
+    from anyrnn import diagnose
+
+    real = diagnose.compare
+    monkeypatch.setattr(
+        diagnose,
+        "compare",
+        lambda cell, b, d, f: (
+            {**real(cell, b, d, f), "dW_h": 0.5} if cell == "gru" else real(cell, b, d, f)
+        ),
+    )
+    assert main(["check", "--backend", "numpy"]) == 1
+    out = capsys.readouterr().out
+    assert "DISAGREES" in out and "VERDICT: something disagrees" in out
+
+
+def test_check_of_cupy_without_a_gpu_gives_a_verdict_naming_the_problem(capsys):
+    if anyrnn.backend._status("cupy")[0]:
+        pytest.skip("a GPU is usable here: the verdict is the real one")
+    assert main(["check", "--backend", "cupy"]) == 1
+    out = capsys.readouterr().out
+    assert "CuPy set-up:" in out and "VERDICT: CuPy cannot be used here" in out
 
 
 def test_module_entry_point():

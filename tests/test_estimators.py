@@ -151,12 +151,15 @@ def test_divergence_stops_with_advice_and_keeps_finite_weights():
     reg = RNNRegressor(
         n_nodes=8, epochs=20, optimizer="sgd", lr=1e3, activation="relu", random_state=0
     )
-    with pytest.raises(FloatingPointError, match=r"smaller lr.*clip_norm"):
+    with pytest.raises(FloatingPointError, match=r"smaller lr.*clip_norm") as info:
         reg.fit(X * 100, y * 1e6)
-    for layer in reg.network_.layers:
+    assert not hasattr(reg, "network_")  # a fit that raises changes nothing (issue 11, item 1)
+    last = info.value.estimator  # the model at its last finite epoch
+    assert last.get_params() == reg.get_params()
+    for layer in last.network_.layers:
         for v in layer.params.values():
             assert np.all(np.isfinite(v))
-    assert np.all(np.isfinite(reg.predict(X)))
+    assert np.all(np.isfinite(last.predict(X)))
     # clipping the gradients lets the same run finish
     RNNRegressor(n_nodes=8, epochs=3, optimizer="sgd", lr=1e-3, clip_norm=1.0, random_state=0).fit(
         X, y
@@ -214,7 +217,8 @@ def test_predict_before_fit():
         (RNNClassifier, np.full((4, 3, 2), np.inf), [0, 1, 0, 1], ["infinity"]),
         (RNNRegressor, np.ones((4, 3, 2)), [0, np.nan, 0, 1], ["y contains NaN"]),
         (RNNRegressor, np.ones((4, 3, 2)), [0, np.inf, 0, 1], ["y contains NaN or infinity"]),
-        (RNNClassifier, np.ones((4, 6)), [0, 1, 0, 1], ["3-D", "(4, 6)"]),
+        (RNNClassifier, np.ones((4, 3, 2, 1)), [0, 1, 0, 1], ["3-D", "(4, 3, 2, 1)"]),
+        (RNNClassifier, np.ones(4), [0, 1, 0, 1], ["2D", "1D"]),
         (RNNClassifier, np.ones((4, 3, 2)), [0, 1, 0], ["4", "3", "different numbers of samples"]),
         (RNNClassifier, np.ones((4, 3, 2)), [1, 1, 1, 1], ["at least 2 classes"]),
         (RNNClassifier, np.ones((4, 3, 2)), np.full((4, 2), 0.5), ["one-hot"]),

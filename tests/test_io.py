@@ -144,9 +144,8 @@ def _craft(
     header: dict, arrays: dict[str, np.ndarray], *, rehash: bool = True, extra=None
 ) -> bytes:
     header = dict(header)
-    if rehash:
-        header["sha256"] = anyrnn_io._checksum(arrays)
-        header["arrays"] = {k: [a.dtype.str, list(a.shape)] for k, a in arrays.items()}
+    if rehash:  # what a careful forger does: recompute both checksums
+        header = anyrnn_io._seal(header, arrays)
     members = {
         anyrnn_io.HEADER: np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
         **arrays,
@@ -317,8 +316,9 @@ def _altered(arrays):
 def _declared_shape_lie(header, arrays) -> bytes:
     big = dict(arrays)
     big["head/W"] = np.zeros((5, 200_000), np.float32)  # compresses to nothing in a zip bomb
-    h = {**header, "arrays": {**header["arrays"]}}
-    h["sha256"] = anyrnn_io._checksum(big)
+    h = anyrnn_io._seal(header, arrays)  # declares the small shape, the big data's checksum
+    h["arrays_sha256"] = anyrnn_io._checksum(big)
+    h["sha256"] = anyrnn_io._header_checksum(h)
     members = {anyrnn_io.HEADER: np.frombuffer(json.dumps(h).encode(), np.uint8), **big}
     buf = io.BytesIO()
     np.savez_compressed(buf, **members)

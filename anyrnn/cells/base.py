@@ -61,6 +61,16 @@ class Cell:
     forward_program: str | None = None
     backward_program: str | None = None
 
+    # two cells of one class with the same step functions and parameters are the same
+    def _key(self) -> tuple:
+        return (type(self), self.forward_program, self.backward_program, self.param_names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cell) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     # parameters -----------------------------------------------------------------
     @property
     def n_gates(self) -> int:

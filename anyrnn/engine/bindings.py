@@ -10,6 +10,7 @@ where follows the naming conventions of :mod:`anyrnn.cells.base`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from ..cells.base import CONSTANTS, Cell, _params, _returns
@@ -134,14 +135,12 @@ def backward_binding(cell: Cell, dy_steps: bool) -> Binding:
     return Binding(params, tuple(returns), widths)
 
 
+@functools.cache
 def _bindings(cell: Cell) -> dict:
-    """The cell's bindings, made once per cell: forward, and backward with and without
-    per-step output gradients."""
-    cached = cell.__dict__.get("_inplace_bindings")
-    if cached is None:
-        cached = cell.__dict__["_inplace_bindings"] = {
-            "forward": (cell.forward_program, forward_binding(cell)),
-            "backward": (cell.backward_program, backward_binding(cell, True)),
-            "backward-last": (cell.backward_program, backward_binding(cell, False)),
-        }
-    return cached
+    """The cell's bindings, made once per kind of cell (cells are hashable by their
+    configuration): forward, and backward with and without per-step output gradients."""
+    return {
+        "forward": (cell.forward_program, forward_binding(cell)),
+        "backward": (cell.backward_program, backward_binding(cell, True)),
+        "backward-last": (cell.backward_program, backward_binding(cell, False)),
+    }

@@ -30,7 +30,7 @@ from ..backend import to_numpy
 from ..cells.base import CONSTANTS
 from . import codegen, cudagen
 
-__all__ = ["OPTIONS", "cupy_kernel", "runner", "self_check", "random_buffers"]
+__all__ = ["OPTIONS", "check_kernel", "cupy_kernel", "runner", "self_check", "random_buffers"]
 
 #: NVRTC options of every kernel: no FMA contraction
 OPTIONS = ("--fmad=false",)
@@ -83,7 +83,9 @@ def random_buffers(
     return out
 
 
-def _check_once(prog: str, binding: codegen.Binding, backend: Any, factory: Any) -> str | None:
+def check_kernel(
+    prog: str, binding: codegen.Binding, backend: Any, factory: Any = cupy_kernel
+) -> str | None:
     """Compile, run and compare one kernel; the reason it cannot be used, or None."""
     dtype = np.dtype(backend.dtype_name)
     src = cudagen.cuda_source(prog, binding)
@@ -129,7 +131,7 @@ def self_check(
         id(factory),
     )
     if key not in _RESULTS:
-        why = _check_once(prog, binding, backend, factory)
+        why = check_kernel(prog, binding, backend, factory)
         _RESULTS[key] = why
         if why is not None:
             warnings.warn(

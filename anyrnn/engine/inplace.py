@@ -36,7 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backend import register_probe
 from ..cells.base import CONSTANTS, Cell, _returns
+from ..cells.simple import SimpleCell
 from . import codegen, cuda, cudagen, loops
 from .bindings import Binding, _bindings, backward_binding, forward_binding
 from .workspace import reuse_buffer
@@ -53,6 +55,17 @@ def _module(backend: Any) -> Any:
     import cupy
 
     return cupy
+
+
+def _cupy_probe(backend: Any) -> str | None:
+    """Part of CuPy's availability probe: one of anyrnn's own kernels compiles (NVRTC),
+    runs on the device and gives NumPy's numbers."""
+    prog, binding = _bindings(SimpleCell("tanh"))["forward"]
+    why = cuda.check_kernel(prog, binding, backend)
+    return None if why is None else f"anyrnn's CUDA kernel {prog} failed: {why}"
+
+
+register_probe("cupy", _cupy_probe)
 
 
 class Launcher:

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
 from .. import io
+from .._checks import check_real
 from ..backend import Backend, resolve_backend, to_numpy
 from ..cells.init import zero_init
 
-__all__ = ["Layer", "Parameter", "Gradient"]
+__all__ = ["Layer", "Parameter", "Gradient", "on_device"]
+
+
+def on_device(method: Any) -> Any:
+    """Run a layer method with the layer's device current (CuPy launches every kernel on
+    the current device, whatever arrays it is given): ``device=1`` is honoured by every
+    operation of the call, not only by the arrays the layer creates."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return self._backend.run(method, self, *args, **kwargs)
+
+    return run
 
 
 class Parameter:
     """A settable parameter attribute (``layer.W_x = w``).
 
-    Assigning converts the value to the layer's backend, device and dtype after
-    checking its shape; a rejected value leaves the layer unchanged.
+    Assigning copies the value into the layer's backend, device and dtype after
+    checking its shape (the layer never shares memory with the caller's array); a
+    rejected value leaves the layer unchanged.
     """
 
     def __set_name__(self, owner: type, name: str) -> None:
@@ -119,7 +134,7 @@ class Layer(Saveable):
         raise NotImplementedError
 
     def _set_param(self, name: str, value: Any) -> None:
-        arr = self._backend.asarray(value, name=name)
+        arr = self._backend.asarray(value, name=name, copy=True)  # never the caller's memory
         expected = self.param_shapes()[name]
         if tuple(arr.shape) != expected:
             raise ValueError(
@@ -145,12 +160,43 @@ class Layer(Saveable):
             raise
 
     def update(self, lr: float) -> None:
-        """Plain gradient step ``p <- p - lr * dp`` (optimizers live in anyrnn.optimizers)."""
+        """Plain gradient step ``p <- p - lr * dp`` (optimizers live in anyrnn.optimizers).
+
+        ``lr`` must be a finite positive number (NumPy scalars are fine). All or nothing:
+        a rejected call leaves the layer as it was.
+        """
+        lr = check_real(lr, "lr", low=0, low_open=True)
+        grads = self._checked_grads()
+        self._params = {k: v - lr * grads[k] for k, v in self._params.items()}
+
+    def _checked_grads(self) -> dict[str, Any]:
+        """The gradients of the last backward, checked against the parameters.
+
+        ``RuntimeError`` before any backward; ``ValueError`` if a gradient's names,
+        shape, dtype or array library do not match its parameter's.
+        """
+        name = type(self).__name__
         if not self._grads:
-            raise RuntimeError(
-                f"{type(self).__name__}.update() needs gradients: call backward() first"
+            raise RuntimeError(f"{name} has no gradients to step with: call backward() first")
+        if set(self._grads) != set(self._params):
+            raise ValueError(
+                f"{name} has gradients for {sorted(self._grads)} but parameters "
+                f"{sorted(self._params)}"
             )
-        self._params = {k: v - lr * self._grads[k] for k, v in self._params.items()}
+        for key, p in self._params.items():
+            g = self._grads[key]
+            if not (
+                self._backend.owns(g)
+                and tuple(getattr(g, "shape", ())) == tuple(p.shape)
+                and g.dtype == p.dtype
+            ):
+                raise ValueError(
+                    f"the gradient of {name}.{key} does not match the parameter: expected a "
+                    f"{self.backend} array of shape {tuple(p.shape)} and dtype {p.dtype}; got "
+                    f"{type(g).__name__} of shape {tuple(getattr(g, 'shape', ()))} and dtype "
+                    f"{getattr(g, 'dtype', None)}"
+                )
+        return dict(self._grads)
 
     # model files ------------------------------------------------------------------
     @classmethod

@@ -17,7 +17,7 @@ import numpy as np
 from .. import io
 from .._checks import check_int
 from ..cells.init import glorot_uniform
-from .base import Gradient, Layer, Parameter
+from .base import Gradient, Layer, Parameter, on_device
 
 __all__ = ["Dense"]
 
@@ -103,16 +103,19 @@ class Dense(Layer):
         y2 = x2 @ p["W"] + p["B"]  # Y = X·W + B
         return x2, xp.reshape(y2, tuple(X.shape[:-1]) + (self.n_out,))
 
+    @on_device
     def forward(self, X: Any) -> Any:
         """``X·W + B`` over the last axis; keeps what :meth:`backward` needs."""
         X = self._check_X(X)
         p = self.params
         x2, Y = self._apply(X, p)
+        x2 = self.xp.asarray(x2, copy=True)  # never keep the caller's memory for backward
         self._x2, self._in_shape, self._p_forward = x2, tuple(X.shape), p
         return Y
 
     __call__ = forward
 
+    @on_device
     def infer(self, X: Any) -> Any:
         """Forward without keeping anything: the layer is not changed."""
         return self._apply(self._check_X(X), self.params)[1]
@@ -121,6 +124,7 @@ class Dense(Layer):
         """Drop what the last forward pass kept for backward."""
         self._x2 = self._in_shape = self._p_forward = None
 
+    @on_device
     def backward(self, d_out: Any) -> Any:
         """Sets ``dW``, ``dB`` (sums over the batch) and returns dX."""
         if self._x2 is None:

@@ -40,7 +40,7 @@ from ..cells.lstm import LSTMCell
 from ..cells.simple import ACTIVATIONS, SimpleCell
 from ..engine.workspace import Workspace
 from ._inputs import check_mask, check_state, check_X
-from .base import Gradient, Layer, Parameter
+from .base import Gradient, Layer, Parameter, on_device
 
 __all__ = ["RecurrentLayer", "SimpleRNN", "LSTM", "GRU", "CELLS", "make_recurrent"]
 
@@ -229,6 +229,7 @@ class RecurrentLayer(Layer):
         (and several threads may call it at once)."""
         return self._forward(X, (h0,), mask, lengths, keep_tape=False)
 
+    @on_device
     def _forward(self, X: Any, init: tuple, mask: Any, lengths: Any, keep_tape: bool = True) -> Any:
         xp, be = self.xp, self._backend
         X = check_X(be, X, self.n_features, type(self).__name__)
@@ -249,8 +250,7 @@ class RecurrentLayer(Layer):
             X = xp.flip(X, axis=1)
             mask = None if mask is None else xp.flip(mask, axis=1)
         params = self.params
-        seq, finals, values, data = be.run(
-            run.forward,
+        seq, finals, values, data = run.forward(
             self._cell,
             be,
             params,
@@ -299,6 +299,7 @@ class RecurrentLayer(Layer):
         """
         return self._backward(d_out, (dh_last,))
 
+    @on_device
     def _backward(self, d_out: Any, d_last: tuple) -> Any:
         name = type(self).__name__
         tape = self._tape
@@ -329,8 +330,7 @@ class RecurrentLayer(Layer):
         else:
             d_seq = None
             d_final = (d_out if checked[0] is None else d_out + checked[0],) + tuple(checked[1:])
-        dX, d_state0, grads = be.run(
-            tape.engine.backward,
+        dX, d_state0, grads = tape.engine.backward(
             tape.cell,
             be,
             tape.params,
@@ -357,7 +357,8 @@ class SimpleRNN(RecurrentLayer):
     """A fully connected recurrent layer with hand-written BPTT.
 
     ``a_t = x_t·W_x + h_{t-1}·W_h + B``,  ``h_t = tanh(a_t)`` (or relu): the cell is
-    :mod:`anyrnn.cells.simple`.
+    :mod:`anyrnn.cells.simple`. (Seed 003's next-step regressor, with its own signature,
+    is the other class of this name: :class:`anyrnn.scratch.SimpleRNN`.)
 
     Parameters
     ----------

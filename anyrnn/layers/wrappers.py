@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from .. import io
-from .._checks import check_real
-from .base import Saveable
+from .._checks import check_choice, check_real
+from .base import Saveable, on_device
 from .recurrent import RecurrentLayer
 
 __all__ = ["Stacked", "Bidirectional", "MERGE_MODES"]
@@ -136,6 +136,27 @@ def _check_plain(layer: Any, where: str) -> None:
             raise ValueError(f"{where} does not support {flag}=True layers; got {layer!r}")
 
 
+def _check_distinct(layers: list) -> None:
+    """``ValueError`` if one layer object sits twice in ``layers`` (nested ones included).
+
+    A layer used twice in one model would keep only its last forward pass for
+    backward and receive one gradient where it needs the sum of two: its gradients
+    would be wrong and an optimizer would step it twice.
+    """
+    where: dict[int, str] = {}
+    for k, layer in enumerate(layers):
+        inner = layer._named() if isinstance(layer, _Container) else [("", layer)]
+        for sub, plain in inner:
+            here = f"layer {k}" + (f" ({sub} direction)" if sub else "")
+            if id(plain) in where:
+                raise ValueError(
+                    f"the same {type(plain).__name__} object is both {where[id(plain)]} and "
+                    f"{here}: a layer can appear only once in a model (its gradients would be "
+                    "wrong); build a second layer, e.g. with the same random_state"
+                )
+            where[id(plain)] = here
+
+
 @io.register
 class Bidirectional(_Container):
     """Run ``layer`` forwards and a copy backwards over the sequence, and merge.
@@ -165,10 +186,7 @@ class Bidirectional(_Container):
             raise TypeError(
                 f"Bidirectional wraps a SimpleRNN, LSTM or GRU; got {type(layer).__name__}"
             )
-        if merge_mode not in MERGE_MODES:
-            raise ValueError(
-                f"merge_mode must be one of {list(MERGE_MODES)}; got merge_mode={merge_mode!r}"
-            )
+        merge_mode = check_choice(merge_mode, "merge_mode", MERGE_MODES)
         if layer.go_backwards:
             raise ValueError("the forward layer of Bidirectional must have go_backwards=False")
         _check_plain(layer, "Bidirectional")
@@ -258,6 +276,7 @@ class Bidirectional(_Container):
             return a * b
         return (a + b) * 0.5
 
+    @on_device
     def _run(self, X: Any, mask: Any, lengths: Any, keep: bool) -> Any:
         fwd, bwd = self.forward_layer, self.backward_layer
         call_f = fwd.forward if keep else fwd.infer
@@ -270,6 +289,7 @@ class Bidirectional(_Container):
             self._outs = (a, b)
         return self._merge(a, b)
 
+    @on_device
     def forward(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Both directions over X (batch, n_steps, n_features), merged.
 
@@ -280,10 +300,12 @@ class Bidirectional(_Container):
 
     __call__ = forward
 
+    @on_device
     def infer(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Like :meth:`forward`, keeping nothing for backward."""
         return self._run(X, mask, lengths, keep=False)
 
+    @on_device
     def backward(self, d_out: Any) -> Any:
         """Gradients of both directions; returns dX (the sum of both directions' dX)."""
         if self._outs is None:
@@ -342,6 +364,7 @@ class Stacked(_Container):
                     f"{type(layer).__name__}"
                 )
             _check_plain(layer, "Stacked")
+        _check_distinct(layers)
         for k in range(1, len(layers)):
             prev, layer = layers[k - 1], layers[k]
             if not prev.return_sequences:
@@ -418,6 +441,7 @@ class Stacked(_Container):
         inner = ", ".join(repr(layer) for layer in self._layers)
         return f"Stacked([{inner}], dropout={self.dropout})"
 
+    @on_device
     def forward(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Every layer in turn, with dropout between them."""
         h = X
@@ -434,6 +458,7 @@ class Stacked(_Container):
 
     __call__ = forward
 
+    @on_device
     def infer(self, X: Any, *, mask: Any = None, lengths: Any = None) -> Any:
         """Every layer in turn, without dropout, keeping nothing."""
         h = X
@@ -441,6 +466,7 @@ class Stacked(_Container):
             h = layer.infer(h, mask=mask, lengths=lengths)
         return h
 
+    @on_device
     def backward(self, d_out: Any) -> Any:
         """Backward through every layer; returns dX."""
         d = d_out

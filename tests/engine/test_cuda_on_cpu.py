@@ -29,7 +29,7 @@ from anyrnn.layers.recurrent import CELLS as LAYERS
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the kernel bodies")
 
-B, N, T = 3, 5, 4  # rows, units, steps
+ROWS, N, T = 3, 5, 4  # batch rows, units, steps
 
 
 def _cells():
@@ -63,15 +63,15 @@ def factory(tmp_path_factory):
 def test_cuda_kernel_body_does_the_cpu_engines_step(factory, prog, binding, dtype):
     src = cudagen.cuda_source(prog, binding)
     kernel = factory(src)
-    cpu = cuda.random_buffers(binding, dtype, np.random.default_rng(0), T, B, N)
+    cpu = cuda.random_buffers(binding, dtype, np.random.default_rng(0), T, ROWS, N)
     cxx = {k: v.copy() for k, v in cpu.items()}
     const = {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
     t = 2
     step = codegen.cpu_step(prog, binding, codegen.numba_available())
     for name in step.buffers:  # placement scratch of the CPU step
-        cpu.setdefault(name, np.zeros((B, N), dtype))
-    step.fn(*[cpu[b] for b in step.buffers], t, N, B, *[const[c] for c in step.consts])
-    cuda.runner(prog, binding, lambda _src: kernel)(cxx, t, N, B, const)
+        cpu.setdefault(name, np.zeros((ROWS, N), dtype))
+    step.fn(*[cpu[b] for b in step.buffers], t, N, ROWS, *[const[c] for c in step.consts])
+    cuda.runner(prog, binding, lambda _src: kernel)(cxx, t, N, ROWS, const)
     tol = 1e-6 if dtype == "float32" else 1e-14
     for name in src.written:  # everything the kernel writes, every step and block
         np.testing.assert_allclose(cxx[name], cpu[name], rtol=tol, atol=tol, err_msg=name)
@@ -115,7 +115,7 @@ def test_a_cuda_step_is_two_launches_forward_and_backward(cuda_on_cpu, cls, retu
     suite checks the numbers of these passes)."""
     n_steps = 11
     layer = cls(3, N, return_sequences=return_sequences, random_state=0)
-    X = np.random.default_rng(1).normal(size=(B, n_steps, 3))
+    X = np.random.default_rng(1).normal(size=(ROWS, n_steps, 3))
     out = layer.forward(X)
     assert layer._tape.engine is cuda_on_cpu
     assert CountingLauncher.counts == {"matmul": n_steps, "kernel": n_steps}

@@ -153,3 +153,17 @@ def test_bidirectional_stacked_on_every_backend(backend):
     assert rel_err(obj.backward(d), ref.backward(d)) <= 1e-12
     for k in ref.grads:
         assert rel_err(obj.grads[k], ref.grads[k]) <= 1e-12
+
+
+def test_dense_never_keeps_the_callers_input():
+    """Changing X between forward and backward must not change the gradients."""
+    dense = anyrnn.Dense(3, 2, dtype="float64", random_state=0)
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    dense.forward(X)
+    dense.backward(np.ones((4, 2)))
+    expected = {k: np.array(v) for k, v in dense.grads.items()}
+    dense.forward(X)
+    X[...] = 5.0
+    dense.backward(np.ones((4, 2)))
+    for k, v in expected.items():
+        np.testing.assert_array_equal(dense.grads[k], v, err_msg=k)
