@@ -30,6 +30,7 @@ from .backend import BackendUnavailableError, available_backends, resolve_backen
 from .cells import CELLS as CELL_CLASSES
 from .engine.inplace import show_kernels
 from .estimators import ScratchSimpleRNNClassifier
+from .layers.recurrent import make_recurrent
 
 __all__ = ["main"]
 
