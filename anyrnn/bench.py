@@ -98,6 +98,7 @@ def interleaved(
     warmup: int = 2,
     block: int = 3,
     settle: float = 0.2,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
     """Seconds per call of each contender, timed in alternating rounds A B C, A B C, ...
 
@@ -109,6 +110,9 @@ def interleaved(
     apart). The untimed calls outlast the previous contender's spinning threads while
     warming this one's; sleeping instead is worse, as waking idle threads is slow on a
     virtual machine.
+
+    ``clock`` times the blocks: wall-clock by default; ``time.process_time`` (CPU time of
+    the process, all its threads) is robust to other processes on a shared machine.
     """
     for _ in range(warmup):
         for f in contenders.values():
@@ -120,10 +124,10 @@ def interleaved(
             f()  # untimed: the previous contender's thread pools go idle meanwhile
             while time.perf_counter() < t_settle:
                 f()
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(block):
                 f()
-            times[name].append((time.perf_counter() - t0) / block)
+            times[name].append((clock() - t0) / block)
     return times
 
 
@@ -132,7 +136,13 @@ def median_ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(x / y for x, y in zip(a, b))
 
 
-def matmul_peak(dtype: str, backend: str = "numpy", n: int = 2048, repeats: int = 5) -> float:
+def matmul_peak(
+    dtype: str,
+    backend: str = "numpy",
+    n: int = 2048,
+    repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Measured matmul throughput (GFLOP/s) of an n×n product on ``backend``: the
     practical ceiling for the matmul-bound RNN work on this machine, in this run."""
     b = resolve_backend(backend, None, dtype)
@@ -146,5 +156,6 @@ def matmul_peak(dtype: str, backend: str = "numpy", n: int = 2048, repeats: int 
             z.block_until_ready()
         sync(b.name)
 
-    best = min(interleaved({"mm": mm}, repeats=repeats, warmup=1, block=1, settle=0.0)["mm"])
+    times = interleaved({"mm": mm}, repeats=repeats, warmup=1, block=1, settle=0.0, clock=clock)
+    best = min(times["mm"])
     return 2.0 * n**3 / best / 1e9

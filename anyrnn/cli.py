@@ -10,7 +10,9 @@
   and the achieved matmul GFLOP/s against the matmul peak measured in the same run. The
   full comparison with PyTorch lives in the repository's ``benchmarks/`` harness.
 * ``kernels`` lists each cell's step functions (:mod:`anyrnn.cells.pointwise`);
-  ``--show`` prints the CPU and CUDA kernels generated from them.
+  ``--show`` prints the CPU and CUDA kernels generated from them; ``--compile`` compiles
+  (or loads from the cache) the CPU kernels this machine runs, for both dtypes, and says
+  how long each took (for a container image, or a cluster's shared cache folder).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .backend import BackendUnavailableError, available_backends, resolve_backen
 from .cells import CELLS as CELL_CLASSES
 from .engine.inplace import show_kernels
 from .estimators import ScratchSimpleRNNClassifier
+from .layers.recurrent import make_recurrent
 
 __all__ = ["main"]
 
@@ -206,12 +209,40 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile(cells: list) -> int:
+    """Run a tiny forward + BPTT of every cell, dtype and output form once."""
+    from .backend import resolve_backend
+    from .engine import INPLACE
+    from .engine.kernel_cache import cache_dir
+
+    total = time.perf_counter()
+    for cell in cells:
+        if cell.forward_program is None:
+            continue
+        for dtype in ("float32", "float64"):
+            flavor = INPLACE.flavor(resolve_backend("numpy", None, dtype))
+            t0 = time.perf_counter()
+            kw = {"activation": cell.activation} if hasattr(cell, "activation") else {}
+            for sequences in (True, False):
+                layer = make_recurrent(
+                    cell.name, 2, 3, dtype=dtype, return_sequences=sequences, **kw
+                )
+                out = layer.forward(np.ones((2, 3, 2)))
+                layer.backward(np.ones(out.shape))
+            label = f"{cell.name} ({cell.activation})" if hasattr(cell, "activation") else cell.name
+            print(f"{label} {dtype}: {flavor} kernels ready in {time.perf_counter() - t0:.1f} s")
+    print(f"all in {time.perf_counter() - total:.1f} s; cache folder: {cache_dir()}")
+    return 0
+
+
 def _kernels(args: argparse.Namespace) -> int:
     names = list(CELL_CLASSES) if args.cell == "all" else [args.cell]
     cells = []
     for name in names:
         cls = CELL_CLASSES[name]
         cells += [cls("tanh"), cls("relu")] if name == "simple" else [cls()]
+    if args.compile:
+        return _compile(cells)
     if not args.show:
         for cell in cells:
             progs = [p for p in (cell.forward_program, cell.backward_program) if p]
@@ -261,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
         "kernels", help="list the step functions, or print the kernels generated from them"
     )
     kernels.add_argument("--show", action="store_true", help="print the generated source")
+    kernels.add_argument(
+        "--compile", action="store_true", help="compile the CPU kernels now (both dtypes)"
+    )
     kernels.add_argument("--cell", default="all", choices=["all", "simple", "lstm", "gru"])
     kernels.add_argument("--target", default="all", choices=["all", "cpu", "cuda"])
     args = parser.parse_args(argv)

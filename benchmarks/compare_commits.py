@@ -1,18 +1,21 @@
 """This checkout's layers against another checkout's, alternating in one process.
 
     git worktree add /tmp/anyrnn-old 3550910
-    python benchmarks/compare_commits.py /tmp/anyrnn-old simple,lstm,gru float32,float64 \\
-        50,32,16,64 100,64,64,256
+    python benchmarks/compare_commits.py [--cpu-time] /tmp/anyrnn-old simple,lstm,gru \\
+        float32,float64 50,32,16,64 100,64,64,256
 
 Prints the median ms of forward + BPTT for each and the median per-round ratio new/old
-(one process and one BLAS, so no thread-pool interference between the two). The other
-checkout is imported first and its modules renamed ``old_anyrnn...``; it must import
-what it needs at module level (a lazy ``from .x import y`` would find this checkout's).
+(one process and one BLAS, so no thread-pool interference between the two).
+``--cpu-time``: one BLAS thread, and the process's CPU time instead of wall-clock time
+(robust to other processes on a shared machine). The other checkout is imported first
+and its modules renamed ``old_anyrnn...``; it must import what it needs at module level
+(a lazy ``from .x import y`` would find this checkout's).
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,12 @@ def _import_pair(old_root: str):
 
 
 def main(argv: list[str]) -> int:
+    clock = time.perf_counter
+    if argv and argv[0] == "--cpu-time":  # one BLAS thread, process CPU time
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(1)
+        clock, argv = time.process_time, argv[1:]
     old_root, cells, dtypes, *shapes = argv
     old, new = _import_pair(old_root)
     from anyrnn.bench import interleaved, median_ratio
@@ -55,7 +64,11 @@ def main(argv: list[str]) -> int:
                     return lambda: (layer.forward(X), layer.backward(d))
 
                 t = interleaved(
-                    {"old": make(old), "new": make(new)}, repeats=7, warmup=1, settle=0.0
+                    {"old": make(old), "new": make(new)},
+                    repeats=7,
+                    warmup=1,
+                    settle=0.0,
+                    clock=clock,
                 )
                 med = {k: round(float(np.median(v)) * 1e3, 2) for k, v in t.items()}
                 ratio = median_ratio(t["new"], t["old"])

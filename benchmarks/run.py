@@ -22,6 +22,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -267,6 +268,17 @@ def main(argv: list[str] | None = None) -> int:
         default=0.2,
         help="seconds of untimed calls before each block (thread pools settle)",
     )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="BLAS and torch threads (default: as installed); with --cpu-time, use 1",
+    )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the process's CPU time, not wall-clock (robust on a shared machine)",
+    )
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-naive", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
@@ -282,12 +294,23 @@ def main(argv: list[str] | None = None) -> int:
         jax.config.update("jax_enable_x64", True)  # float64 on JAX means float64
     have_torch = not args.no_torch and "torch" in anyrnn.available_backends()
 
+    if args.threads is not None:
+        import threadpoolctl
+
+        threadpoolctl.threadpool_limits(args.threads)
+        if "torch" in anyrnn.available_backends():
+            import torch
+
+            torch.set_num_threads(args.threads)
+    clock = time.process_time if args.cpu_time else time.perf_counter
     info = machine()
+    info["clock"] = "process CPU time" if args.cpu_time else "wall-clock"
+    info["load_average"] = os.getloadavg()
     print("machine:", ", ".join(f"{k}={v}" for k, v in info.items()))
     peaks = {}
     for b in backends:
         for dt in args.dtypes:
-            peaks[f"{b}/{dt}"] = matmul_peak(dt, b)
+            peaks[f"{b}/{dt}"] = matmul_peak(dt, b, clock=clock)
     print(
         "matmul peak (GFLOP/s, 2048x2048, this run):",
         ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
@@ -318,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                         warmup=args.warmup,
                         block=args.block,
                         settle=args.settle,
+                        clock=clock,
                     )
                     med = {k: statistics.median(v) for k, v in times.items()}
                     gf = flops(cell, *shape) / med["anyrnn"] / 1e9
@@ -342,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
                         )
                     rows.append(row)
 
-                    print(format_row(row), flush=True)
+                    row["load_average_1min"] = os.getloadavg()[0]
+                    print(format_row(row) + f"  load {os.getloadavg()[0]:.1f}", flush=True)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),

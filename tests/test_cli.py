@@ -82,3 +82,17 @@ def test_bench_reports_time_and_gflops(capsys):
 def test_bench_rejects_a_bad_shape(capsys):
     assert main(["bench", "--shape", "4,3,2"]) == 2
     assert "four positive ints" in capsys.readouterr().err
+
+
+def test_kernels_compile_reports_each_cell_and_dtype(capsys):
+    assert main(["kernels", "--compile", "--cell", "simple"]) == 0
+    out = capsys.readouterr().out
+    for label in ("simple (tanh) float32", "simple (relu) float64"):
+        assert label in out
+    assert "cache folder:" in out
+
+
+def test_kernels_show_prints_the_compiled_loops(capsys):
+    assert main(["kernels", "--show", "--cell", "lstm", "--target", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "def lstm_forward_loop(gemm, tanh," in out and "def lstm_backward_loop(" in out

@@ -189,11 +189,12 @@ class Cell:
             dh = pointwise.add(xp, by_name["dh_direct"], dh)
         return (dh,) + tuple(by_name[f"d{s}"] for s in self.state_names[1:])
 
-    def recurrent_grads(self, h_prev2: Any, caches: list, d_u2: Any, *, xp: Any) -> dict:
+    def recurrent_grads(self, h_prev2: Any, cached: Any, d_u2: Any, *, xp: Any) -> dict:
         """Gradients of the recurrent parameters from the stacked deltas (one matmul).
 
         ``h_prev2`` is ``(N, n_nodes)``: every step's previous hidden state, stacked
-        time-major; ``d_u2`` is ``(N, n_gates·n_nodes)`` in the same order.
+        time-major; ``d_u2`` is ``(N, n_gates·n_nodes)`` in the same order; ``cached(name)``
+        stacks a value of the steps' caches the same way.
         """
         grads = {"W_h": xp.matrix_transpose(h_prev2) @ d_u2}  # w = h_{t-1}·W_h
         if "B_h" in self.param_names:

@@ -82,11 +82,11 @@ class GRUCell(Cell):
         d_a = xp.concat([d_rz, out["da_n"]], axis=1)
         return d_a, d_a, (dh,)
 
-    def recurrent_grads(self, h_prev2: Any, caches: list, d_u2: Any, *, xp: Any) -> dict:
+    def recurrent_grads(self, h_prev2: Any, cached: Any, d_u2: Any, *, xp: Any) -> dict:
         if self.reset_after:
-            return super().recurrent_grads(h_prev2, caches, d_u2, xp=xp)
+            return super().recurrent_grads(h_prev2, cached, d_u2, xp=xp)
         n = h_prev2.shape[1]
-        rh2 = xp.reshape(xp.stack([c["rh"] for c in caches], axis=0), (-1, n))
+        rh2 = cached("rh")
         d_rz = xp.matrix_transpose(h_prev2) @ d_u2[:, : 2 * n]  # h_prev·W_h[rz]
         d_n = xp.matrix_transpose(rh2) @ d_u2[:, 2 * n :]  # (r ⊙ h_prev)·W_h[n]
         return {"W_h": xp.concat([d_rz, d_n], axis=1)}

@@ -2,13 +2,15 @@
 
 * :class:`~anyrnn.engine.inplace.InplaceEngine`: NumPy and CuPy, preallocated buffers,
   kernels generated from the cells' step functions;
+* :class:`~anyrnn.engine.jaxjit.JaxJitEngine`: JAX, the generic engine traced and
+  compiled by ``jax.jit``;
 * :class:`~anyrnn.engine.generic.GenericEngine`: every backend, cell and option (masks,
-  ``return_all_states``), in Array API calls only.
+  ``return_all_states``), in Array API calls only, run eagerly.
 
 :func:`select` asks each engine in turn whether it can run the call; an engine that
 cannot says why, and the next one is used. A layer's ``fast_path`` option decides how
 far down it may go: ``"auto"`` (the first that can), ``True`` (the in-place engine or an
-error naming why not), ``False`` (the generic engine).
+error naming why not), ``False`` (the generic engine, eagerly).
 
 A :class:`Tape` is what a forward pass keeps for its backward: the engine that ran it,
 the parameters it used, and that engine's own record.
@@ -22,10 +24,12 @@ from typing import Any
 from ..cells.base import Cell
 from .generic import GenericEngine
 from .inplace import InplaceEngine
+from .jaxjit import JaxJitEngine
 
-__all__ = ["GENERIC", "INPLACE", "FastPathError", "Tape", "select", "FAST_PATH_CHOICES"]
+__all__ = ["GENERIC", "INPLACE", "JAX_JIT", "FastPathError", "Tape", "select", "FAST_PATH_CHOICES"]
 
 INPLACE = InplaceEngine()
+JAX_JIT = JaxJitEngine()
 GENERIC = GenericEngine()
 FAST_PATH_CHOICES = ("auto", True, False)
 
@@ -49,7 +53,7 @@ def select(cell: Cell, backend: Any, fast_path: Any, *, masked: bool, all_states
     """The engine for one pass (see the module docstring)."""
     if fast_path is False:
         return GENERIC
-    for engine in (INPLACE, GENERIC):  # in order of preference
+    for engine in (INPLACE, JAX_JIT, GENERIC):  # in order of preference
         why = engine.unsupported(cell, backend, masked=masked, all_states=all_states)
         if why is None:
             return engine

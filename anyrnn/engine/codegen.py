@@ -11,8 +11,11 @@ this module builds:
   NumPy's SIMD ``tanh`` over whole column blocks (adjacent blocks merged into one
   call). Values that cross a ``tanh`` are kept in a buffer that is free at that moment,
   chosen and checked here. Without Numba the same program runs as NumPy calls.
-* **CUDA** (:func:`cuda_source`): the whole program as one ``ElementwiseKernel`` body,
-  ``tanh`` inline; buffers are ``raw`` arguments indexed by step, row and column.
+* **CUDA** (:func:`anyrnn.engine.cudagen.cuda_source`, from the same bindings): the
+  whole program as one ``ElementwiseKernel`` body.
+
+The CPU plan (:func:`cpu_plan`) is also what :mod:`anyrnn.engine.loops` compiles into
+whole time loops.
 
 Both keep the program's expressions as written (every operation parenthesised, no
 literal constants), so float32 stays float32 and nothing is reassociated; Numba does
@@ -24,55 +27,16 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..cells.language import _BINOPS, _CMPOPS, Program, ProgramError, program
+from .bindings import Binding, Ref
 
-__all__ = ["Binding", "Ref", "cpu_step", "cuda_source", "numba_available"]
-
-
-# ----------------------------------------------------------------------------- bindings
+__all__ = ["Binding", "Call", "CpuPlan", "Loop", "Ref", "cpu_plan", "cpu_step", "numba_available"]
 
 
-@dataclass(frozen=True)
-class Ref:
-    """Where a value lives: a column block of a buffer, at a step or not.
-
-    ``buf`` names an array of shape ``(steps, rows, width·n)`` when ``time`` is set (the
-    value is at index ``t + time``), ``(rows, width·n)`` when it is None, and
-    ``(width·n,)`` for a ``vector`` (broadcast over rows). ``block`` is the column block,
-    in units of ``n``. A ``const`` is a scalar argument (``half``, ``one``, ``zero``).
-    """
-
-    buf: str
-    block: int = 0
-    time: int | None = None
-    vector: bool = False
-    const: bool = False
-    writable: bool = False  # may hold another value (scratch, or consumed)
-
-    def key(self) -> tuple:
-        return (self.buf, self.block, self.time, self.vector)
-
-
-@dataclass
-class Binding:
-    """Refs of a program's parameters and returned values, and the buffers' widths."""
-
-    params: dict[str, Ref]
-    returns: tuple[Ref, ...]
-    widths: dict[str, int]  # buffer -> number of column blocks
-    placed: dict[str, Ref] = field(default_factory=dict)  # values crossing a tanh
-
-    def signature(self) -> tuple:
-        return (
-            tuple(sorted((k, v) for k, v in self.params.items())),
-            self.returns,
-            tuple(sorted(self.widths.items())),
-        )
+# ----------------------------------------------------------------------------- placement
 
 
 def _ops(prog: Program) -> list[tuple[str, list[int]]]:
@@ -198,8 +162,9 @@ def _view_name(ref: Ref) -> str:
     return f"r_{ref.buf}{t}_{ref.block}"
 
 
-def _loop_source(name: str, prog: Program, stmts: list[int], refs: dict, after: set) -> tuple:
-    """Numba source of one loop: ``(source, buffers, consts)`` in argument order."""
+def _loop_lines(prog: Program, stmts: list[int], refs: dict, after: set) -> tuple:
+    """The body of one loop over rows and columns (at function level, indented 4):
+    ``(lines, buffers, consts)``, buffers and consts in argument order."""
     defined = {prog.stmts[k][0] for k in stmts}
     inputs: list[str] = []
     for k in stmts:
@@ -212,7 +177,7 @@ def _loop_source(name: str, prog: Program, stmts: list[int], refs: dict, after: 
     bufs = sorted({refs[v].buf for v in arrays})
     row_views = sorted({_view_name(refs[v]): refs[v] for v in arrays if not refs[v].vector}.items())
     vec_views = sorted({_view_name(refs[v]): refs[v] for v in arrays if refs[v].vector}.items())
-    lines = [f"def {name}({', '.join(bufs + ['t', 'n', 'rows'] + ['v_' + c for c in consts])}):"]
+    lines = []
     for view, ref in vec_views:
         lines.append(f"    {view} = {ref.buf}[{ref.block} * n:{ref.block + 1} * n]")
     lines.append("    for b in range(rows):")
@@ -228,7 +193,14 @@ def _loop_source(name: str, prog: Program, stmts: list[int], refs: dict, after: 
         lines.append(f"            v_{target} = {_expr(expr, 'numba')}")
     for v in outputs:
         lines.append(f"            {_view_name(refs[v])}[j] = v_{v}")
-    return "\n".join(lines), bufs, consts
+    return lines, bufs, consts
+
+
+def _loop_source(name: str, prog: Program, stmts: list[int], refs: dict, after: set) -> tuple:
+    """Numba source of one loop: ``(source, buffers, consts)`` in argument order."""
+    lines, bufs, consts = _loop_lines(prog, stmts, refs, after)
+    head = f"def {name}({', '.join(bufs + ['t', 'n', 'rows'] + ['v_' + c for c in consts])}):"
+    return "\n".join([head] + lines), bufs, consts
 
 
 def _block_slice(ref: Ref, last: int, widths: dict) -> str:
@@ -282,12 +254,44 @@ def _adjacent(a: Ref, b: Ref) -> bool:
     return (a.buf, a.time) == (b.buf, b.time) and b.block == a.block + 1
 
 
-def _merged_calls(calls: list[tuple[str, list[Ref], Ref]], widths: dict) -> list[str]:
+@dataclass(frozen=True)
+class Call:
+    """``out = fn(*ins)``, a NumPy ufunc over ``width`` adjacent column blocks of refs."""
+
+    fn: str
+    ins: tuple[Ref, ...]
+    out: Ref
+    width: int
+
+
+@dataclass(frozen=True)
+class Loop:
+    """Statements of the program run as one loop over rows and columns; ``after`` the
+    values read after it (it stores those it defines)."""
+
+    index: int
+    stmts: tuple[int, ...]
+    after: frozenset
+
+
+@dataclass
+class CpuPlan:
+    """A step function as the CPU runs it: ufunc calls and loops, in order."""
+
+    prog: Program
+    refs: dict[str, Ref]  # where every value that leaves a loop lives
+    widths: dict[str, int]
+    items: list  # Call | Loop
+    buffers: tuple[str, ...]  # every buffer it touches, sorted
+    consts: tuple[str, ...]
+
+
+def _merged_calls(calls: list[tuple[str, list[Ref], Ref]]) -> list[Call]:
     """Ufunc calls, consecutive calls over adjacent blocks of the same buffers merged."""
-    lines = []
+    out = []
     j = 0
     while j < len(calls):
-        fn, ins, out = calls[j]
+        fn, ins, dst = calls[j]
         width = 1
         while j + width < len(calls):
             fn2, ins2, out2 = calls[j + width]
@@ -297,11 +301,15 @@ def _merged_calls(calls: list[tuple[str, list[Ref], Ref]], widths: dict) -> list
             if not all(_adjacent(a, b) for a, b in zip(prev_ins, ins2)):
                 break
             width += 1
-        args = [_block_slice(r, r.block + width - 1, widths) for r in ins]
-        dst = _block_slice(out, out.block + width - 1, widths)
-        lines.append(f"    _np.{fn}({', '.join(args)}, out={dst})")
+        out.append(Call(fn, tuple(ins), dst, width))
         j += width
-    return lines
+    return out
+
+
+def _call_line(call: Call, widths: dict) -> str:
+    args = [_block_slice(r, r.block + call.width - 1, widths) for r in call.ins]
+    dst = _block_slice(call.out, call.out.block + call.width - 1, widths)
+    return f"    _np.{call.fn}({', '.join(args)}, out={dst})"
 
 
 def _ufunc_loop(prog: Program, stmts: list[int], refs: dict) -> list | None:
@@ -319,15 +327,14 @@ def _ufunc_loop(prog: Program, stmts: list[int], refs: dict) -> list | None:
 
 
 @functools.cache
-def _cpu_step_cached(prog_name: str, signature: tuple, use_numba: bool) -> CpuStep:
+def _cpu_plan_cached(prog_name: str, signature: tuple) -> CpuPlan:
     prog = program(prog_name)
     params, returns, widths = signature
     binding = Binding(dict(params), returns, dict(widths))
     refs = _place(prog, binding)
     ops = _ops(prog)
-    kernels: dict[str, str] = {}
-    body: list[str] = []
-    pending: list = []  # ufunc calls not yet emitted (merged across ops)
+    items: list = []
+    pending: list = []  # ufunc calls not yet merged (merged across ops)
     for j, (kind, stmts) in enumerate(ops):
         calls = (
             [_as_ufunc(prog, stmts[0], refs)] if kind == "tanh" else _ufunc_loop(prog, stmts, refs)
@@ -335,26 +342,44 @@ def _cpu_step_cached(prog_name: str, signature: tuple, use_numba: bool) -> CpuSt
         if calls is not None:
             pending.extend(calls)
             continue
-        body.extend(_merged_calls(pending, binding.widths))
+        items.extend(_merged_calls(pending))
         pending = []
         later = set(prog.returns)
         for _, rest in ops[j + 1 :]:
             for k in rest:
                 later.update(prog.reads(prog.stmts[k][1]))
-        if use_numba:
-            kname = f"_{prog.name}_{j}"
-            src, bufs, consts = _loop_source(kname, prog, stmts, refs, later)
+        items.append(Loop(j, tuple(stmts), frozenset(later)))
+    items.extend(_merged_calls(pending))
+    bufs = tuple(sorted({r.buf for r in refs.values() if not r.const}))
+    consts = tuple(sorted({v for v, r in refs.items() if r.const}))
+    return CpuPlan(prog, refs, binding.widths, items, bufs, consts)
+
+
+def cpu_plan(prog_name: str, binding: Binding) -> CpuPlan:
+    """How the CPU runs ``pointwise.<prog_name>`` over ``binding``'s buffers (cached)."""
+    return _cpu_plan_cached(prog_name, binding.signature())
+
+
+@functools.cache
+def _cpu_step_cached(prog_name: str, signature: tuple, use_numba: bool) -> CpuStep:
+    plan = _cpu_plan_cached(prog_name, signature)
+    prog, refs = plan.prog, plan.refs
+    kernels: dict[str, str] = {}
+    body: list[str] = []
+    for item in plan.items:
+        if isinstance(item, Call):
+            body.append(_call_line(item, plan.widths))
+        elif use_numba:
+            kname = f"_{prog.name}_{item.index}"
+            src, bufs, consts = _loop_source(kname, prog, list(item.stmts), refs, item.after)
             kernels[kname] = src
             args = ", ".join(bufs + ["t", "n", "rows"] + ["v_" + c for c in consts])
             body.append(f"    {kname}({args})")
         else:
-            body.extend(_numpy_lines(prog, stmts, refs, later))
-    body.extend(_merged_calls(pending, binding.widths))
-    all_bufs = sorted({r.buf for r in refs.values() if not r.const})
-    consts = sorted({v for v, r in refs.items() if r.const})
-    args = ", ".join(all_bufs + ["t", "n", "rows"] + ["v_" + c for c in consts])
+            body.extend(_numpy_lines(prog, list(item.stmts), refs, set(item.after)))
+    args = ", ".join(list(plan.buffers) + ["t", "n", "rows"] + ["v_" + c for c in plan.consts])
     source = "\n".join([f"def {prog.name}_step({args}):"] + (body or ["    pass"]))
-    return CpuStep(prog.name + "_step", source, kernels, tuple(all_bufs), tuple(consts))
+    return CpuStep(prog.name + "_step", source, kernels, plan.buffers, plan.consts)
 
 
 def _numpy_lines(prog: Program, stmts: list[int], refs: dict, after: set) -> list[str]:
@@ -410,92 +435,11 @@ def _compile_cpu(step: CpuStep, use_numba: bool) -> Any:
 
 def _numba_module(step: CpuStep) -> Any:
     """The Numba kernels of a step, from a file in the cache folder (so Numba caches)."""
-    import importlib.util
-
-    from .kernel_cache import cache_dir
+    from .kernel_cache import load_module
 
     source = "import math\n\nimport numba\n\n_tanh = math.tanh\n\n"
     source += "\n\n".join(
         "@numba.njit(cache=True, nogil=True, error_model='numpy')\n" + src
         for src in step.kernels.values()
     )
-    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    folder = cache_dir()
-    path = folder / f"anyrnn_{step.name}_{digest}.py"
-    if not path.exists():
-        tmp = path.with_suffix(f".{digest}.tmp")
-        tmp.write_text(source)
-        tmp.replace(path)
-    name = f"anyrnn._kernels.{path.stem}"  # Numba's cache re-imports it by this name
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-# ----------------------------------------------------------------------------- CUDA
-
-
-@dataclass(frozen=True)
-class CudaSource:
-    """What ``cupy.ElementwiseKernel`` takes, for one step function and binding."""
-
-    name: str
-    in_params: str
-    out_params: str
-    body: str
-    read: tuple[str, ...]  # raw arrays read only: the first arguments
-    consts: tuple[str, ...]  # scalars after them and ``t``, ``n``, ``rows``
-    written: tuple[str, ...]  # raw arrays written (and maybe read): the last arguments
-
-    @property
-    def buffers(self) -> tuple[str, ...]:
-        return self.read + self.written
-
-
-def _c_index(ref: Ref, widths: dict) -> str:
-    width = widths[ref.buf]
-    col = f"{ref.block} * n + col"
-    if ref.vector:
-        return col
-    row = "row" if ref.time is None else f"((t + {ref.time}) * rows + row)"
-    return f"{row} * ({width} * n) + {col}"
-
-
-@functools.cache
-def _cuda_cached(prog_name: str, signature: tuple) -> CudaSource:
-    prog = program(prog_name)
-    params, returns, widths = signature
-    widths = dict(widths)
-    refs = dict(params)
-    consts = sorted(v for v, r in refs.items() if r.const)
-    loaded = [v for v in prog.params if not refs[v].const]
-    stored = list(zip(prog.returns, returns))
-    written = sorted({r.buf for _, r in stored})
-    read_only = sorted({refs[v].buf for v in loaded} - set(written))
-    lines = ["const ptrdiff_t row = i / n, col = i % n;"]
-    for v in loaded:
-        lines.append(f"const T v_{v} = {refs[v].buf}[{_c_index(refs[v], widths)}];")
-    for target, expr in prog.stmts:
-        lines.append(f"const T v_{target} = {_expr(expr, 'c')};")
-    for name, ref in stored:
-        lines.append(f"{ref.buf}[{_c_index(ref, widths)}] = v_{name};")
-    in_params = ", ".join(
-        [f"raw T {b}" for b in read_only]
-        + ["int64 t", "int64 n", "int64 rows"]
-        + [f"T v_{c}" for c in consts]
-    )
-    out_params = ", ".join(f"raw T {b}" for b in written)
-    name = f"anyrnn_{prog.name}_" + hashlib.sha256(repr(signature).encode()).hexdigest()[:8]
-    body = "\n".join(lines)
-    return CudaSource(
-        name, in_params, out_params, body, tuple(read_only), tuple(consts), tuple(written)
-    )
-
-
-def cuda_source(prog_name: str, binding: Binding) -> CudaSource:
-    """One ``ElementwiseKernel`` for the whole step (size: rows × n), cached."""
-    return _cuda_cached(prog_name, binding.signature())
+    return load_module(f"anyrnn_{step.name}", source)

@@ -1,6 +1,6 @@
 """CuPy kernels for the in-place engine: one ``ElementwiseKernel`` per step function.
 
-The source comes from :func:`anyrnn.engine.codegen.cuda_source`; this module compiles it
+The source comes from :func:`anyrnn.engine.cudagen.cuda_source`; this module compiles it
 with CuPy (``--fmad=false``: no contraction into FMA, so products and sums round as on the
 CPU) and calls it over ``rows × n`` threads: a step is the recurrent matmul and this one
 launch, forward and backward.
@@ -28,7 +28,7 @@ import numpy as np
 
 from ..backend import to_numpy
 from ..cells.base import CONSTANTS
-from . import codegen
+from . import codegen, cudagen
 
 __all__ = ["OPTIONS", "check_kernel", "cupy_kernel", "runner", "self_check", "random_buffers"]
 
@@ -37,7 +37,7 @@ OPTIONS = ("--fmad=false",)
 
 
 @functools.cache
-def cupy_kernel(src: codegen.CudaSource) -> Any:
+def cupy_kernel(src: cudagen.CudaSource) -> Any:
     """The CuPy ``ElementwiseKernel`` of a generated source (compiled on first launch)."""
     import cupy
 
@@ -48,7 +48,7 @@ def cupy_kernel(src: codegen.CudaSource) -> Any:
 
 def runner(prog: str, binding: codegen.Binding, factory: Any = cupy_kernel) -> Any:
     """``run(buffers, t, n, rows, consts)``: one launch of the step of ``prog``."""
-    src = codegen.cuda_source(prog, binding)
+    src = cudagen.cuda_source(prog, binding)
     kernel = factory(src)
 
     def run(buffers: dict, t: int, n: int, rows: int, const: dict) -> None:
@@ -88,7 +88,7 @@ def check_kernel(
 ) -> str | None:
     """Compile, run and compare one kernel; the reason it cannot be used, or None."""
     dtype = np.dtype(backend.dtype_name)
-    src = codegen.cuda_source(prog, binding)
+    src = cudagen.cuda_source(prog, binding)
     rng = np.random.default_rng(0)
     steps, rows, n, t = 3, 2, 3, 1
     host = random_buffers(binding, dtype, rng, steps, rows, n)
@@ -125,7 +125,7 @@ def self_check(
     """None when the kernel of ``prog`` works for ``backend``'s dtype and device (checked
     once per process), else why not, warned about once."""
     key = (
-        codegen.cuda_source(prog, binding).name,
+        cudagen.cuda_source(prog, binding).name,
         backend.dtype_name,
         str(backend.device),
         id(factory),

@@ -4,8 +4,15 @@ The generic engine allocates every per-step result and stacks the lists afterwar
 it must to run on JAX and array-api-strict. NumPy and CuPy share an ``out=`` API, and on
 them this engine runs the same step functions (:mod:`anyrnn.cells.pointwise`) over
 preallocated buffers, as kernels generated from those functions
-(:mod:`anyrnn.engine.codegen`): on NumPy, Numba loops between NumPy's SIMD ``tanh``
-calls (or plain NumPy calls without Numba); on CuPy, one ``ElementwiseKernel`` a step.
+(:mod:`anyrnn.engine.codegen`). Its flavours (:meth:`InplaceEngine.flavor`):
+
+* ``"loop"`` (NumPy with Numba, the default where its self-test passes): the whole time
+  loop of a pass compiled, matmuls and NumPy's SIMD ``tanh`` called from inside it
+  (:mod:`anyrnn.engine.loops`);
+* ``"numba"``: per step, a matmul, then Numba loops between NumPy's SIMD ``tanh`` calls;
+* ``"numpy"`` (no Numba): per step, a matmul, then NumPy calls;
+* ``"cuda"`` (CuPy): per step, a matmul, then one ``ElementwiseKernel``.
+
 It has no arithmetic of its own; it lays out the buffers and runs the matmuls.
 
 What it stores, and where (``t`` the step, ``n`` the units, G the gates):
@@ -25,16 +32,15 @@ Which values go where follows the naming conventions of :mod:`anyrnn.cells.base`
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import numpy as np
 
 from ..backend import register_probe
-from ..cells.base import CONSTANTS, Cell, _params, _returns
+from ..cells.base import CONSTANTS, Cell, _returns
 from ..cells.simple import SimpleCell
-from . import codegen, cuda
-from .codegen import Binding, Ref
+from . import codegen, cuda, cudagen, loops
+from .bindings import Binding, _bindings, backward_binding, forward_binding
 from .workspace import reuse_buffer
 
 __all__ = ["CHUNKS", "InplaceEngine"]
@@ -49,95 +55,6 @@ def _module(backend: Any) -> Any:
     import cupy
 
     return cupy
-
-
-def _gate_block(cell: Cell, name: str, prefix: str) -> int | None:
-    """The gate block a parameter ``<prefix>_<gate>`` (or ``<prefix>``) refers to."""
-    if cell.n_gates == 1 and name == prefix:
-        return 0
-    if name.startswith(prefix + "_") and name[len(prefix) + 1 :] in cell.gates:
-        return cell.block(name[len(prefix) + 1 :])
-    return None
-
-
-def forward_binding(cell: Cell) -> Binding:
-    """Where every parameter and returned value of the forward program lives."""
-    G = cell.n_gates
-    params: dict[str, Ref] = {}
-    for p in _params(cell.forward_program):
-        if p in CONSTANTS:
-            params[p] = Ref(p, const=True)
-        elif (k := _gate_block(cell, p, "a")) is not None:
-            params[p] = Ref("gates", k, time=0, writable=True)
-        elif (k := _gate_block(cell, p, "w")) is not None:
-            params[p] = Ref("w", k, writable=True)
-        elif (k := _gate_block(cell, p, "b")) is not None:
-            params[p] = Ref("bias", k, vector=True)
-        elif p.endswith("_prev") and p[:-5] in cell.state_names:
-            params[p] = Ref(p[:-5], 0, time=0)
-        else:
-            raise codegen.ProgramError(f"{cell.forward_program}: no in-place place for {p!r}")
-    returns = []
-    for v in _returns(cell.forward_program):
-        if v in cell.gates:
-            returns.append(Ref("gates", cell.block(v), time=0, writable=True))
-        elif v in cell.state_names:
-            returns.append(Ref(v, 0, time=1, writable=True))
-        else:
-            returns.append(Ref(v, 0, time=0, writable=True))
-    widths = {"gates": G, "w": G, "bias": G}
-    widths.update({r.buf: 1 for r in list(params.values()) + returns if r.buf not in widths})
-    return Binding(params, tuple(returns), widths)
-
-
-def backward_binding(cell: Cell, dy_steps: bool) -> Binding:
-    """Where every parameter and returned value of the backward program lives."""
-    carries = cell.carries()
-    params: dict[str, Ref] = {}
-    for p in _params(cell.backward_program):
-        if p in CONSTANTS:
-            params[p] = Ref(p, const=True)
-        elif p in cell.gates:
-            params[p] = Ref("gates", cell.block(p), time=0)
-        elif p in cell.state_names:
-            params[p] = Ref(p, 0, time=1)
-        elif p.endswith("_prev") and p[:-5] in cell.state_names:
-            params[p] = Ref(p[:-5], 0, time=0)
-        elif p in cell.stored():
-            params[p] = Ref(p, 0, time=0)
-        elif p == "dh_mm":
-            params[p] = Ref("dh", 0, writable=True)
-        elif p == "dy":
-            params[p] = Ref("dy", 0, time=0 if dy_steps else None)
-        elif p in carries:
-            params[p] = Ref(p, 0, writable=True)
-        else:
-            raise codegen.ProgramError(f"{cell.backward_program}: no in-place place for {p!r}")
-    returns = []
-    for v in _returns(cell.backward_program):
-        if (k := _gate_block(cell, v, "da")) is not None:
-            returns.append(Ref("dz", k, writable=True))
-        elif (k := _gate_block(cell, v, "du")) is not None:
-            returns.append(Ref("du", k, writable=True))
-        elif v.endswith("_prev") and v[:-5] in carries:
-            returns.append(Ref(v[:-5], 0, writable=True))
-        else:
-            raise codegen.ProgramError(f"{cell.backward_program}: no in-place place for {v!r}")
-    G = cell.n_gates
-    widths = {"gates": G, "dz": G, "du": G}
-    widths.update({r.buf: 1 for r in list(params.values()) + returns if r.buf not in widths})
-    return Binding(params, tuple(returns), widths)
-
-
-@functools.cache
-def _bindings(cell: Cell) -> dict:
-    """The cell's bindings, made once per kind of cell: forward, and backward with and
-    without per-step output gradients."""
-    return {
-        "forward": (cell.forward_program, forward_binding(cell)),
-        "backward": (cell.backward_program, backward_binding(cell, True)),
-        "backward-last": (cell.backward_program, backward_binding(cell, False)),
-    }
 
 
 def _cupy_probe(backend: Any) -> str | None:
@@ -172,6 +89,10 @@ class InplaceEngine:
     ----------
     use_numba : bool or None
         On NumPy: Numba's kernels (None: when Numba is installed) or NumPy calls.
+    compiled_loops : bool or None
+        With Numba: the whole time loop compiled (:mod:`anyrnn.engine.loops`; None: when
+        NumPy's BLAS and ``tanh`` pass their self-test, see :mod:`anyrnn.engine.ffi`) or
+        one call of the generated kernels per step (False).
     cuda : callable or None
         A kernel factory (:func:`anyrnn.engine.cuda.cupy_kernel` on CuPy). Given one, the
         engine runs the CUDA flavour whatever the array library: the tests run CUDA's
@@ -181,9 +102,12 @@ class InplaceEngine:
     name = "inplace"
     launcher = Launcher
 
-    def __init__(self, use_numba: bool | None = None, cuda: Any = None):
+    def __init__(
+        self, use_numba: bool | None = None, cuda: Any = None, compiled_loops: bool | None = None
+    ):
         self.use_numba = use_numba
         self.cuda = cuda
+        self.compiled_loops = compiled_loops
 
     def unsupported(
         self, cell: Cell, backend: Any, *, masked: bool, all_states: bool
@@ -205,11 +129,18 @@ class InplaceEngine:
         return None
 
     def flavor(self, backend: Any) -> str:
-        """``"numba"``, ``"numpy"`` or ``"cuda"``: how the step functions run here."""
+        """``"loop"``, ``"numba"``, ``"numpy"`` or ``"cuda"``: how the steps run here."""
         if backend.name == "cupy" or self.cuda is not None:
             return "cuda"
         use = codegen.numba_available() if self.use_numba is None else self.use_numba
-        return "numba" if use else "numpy"
+        if not use:
+            return "numpy"
+        if self.compiled_loops is False:
+            return "numba"
+        why = loops.unavailable(backend.dtype_name)
+        if why is not None and self.compiled_loops:
+            raise RuntimeError(f"compiled_loops=True, but they cannot run here: {why}")
+        return "numba" if why is not None else "loop"
 
     def _factory(self) -> Any:
         return cuda.cupy_kernel if self.cuda is None else self.cuda
@@ -219,7 +150,7 @@ class InplaceEngine:
         flavor = self.flavor(backend)
         if flavor == "cuda":
             return cuda.runner(prog, binding, self._factory())
-        step = codegen.cpu_step(prog, binding, flavor == "numba")
+        step = codegen.cpu_step(prog, binding, flavor in ("numba", "loop"))
         fn, names, consts = step.fn, step.buffers, step.consts
 
         def run(buffers: dict, t: int, n: int, rows: int, const: dict) -> None:
@@ -252,6 +183,7 @@ class InplaceEngine:
         x2 = m.ascontiguousarray(X.transpose(1, 0, 2)).reshape(n_steps * batch, n_features)
         if keep_tape and m.may_share_memory(x2, X):
             x2 = x2.copy()  # the tape never keeps the caller's memory
+        flavor = self.flavor(backend)
         run = self._runner(*_bindings(cell)["forward"], backend)
         launch = self.launcher(m)
         buffers: dict[str, Any] = {}
@@ -273,10 +205,12 @@ class InplaceEngine:
                 buffers[b] = reuse_buffer(m, workspace, b, (batch, n), dtype)
         m.matmul(x2, q["W_x"], out=buffers["gates"].reshape(n_steps * batch, G * n))
         buffers["gates"] += q["B"]  # the hoisted x_t·W_x + B of every step
-        W_h, hbuf, w = q["W_h"], buffers["h"], buffers["w"]
-        for t in range(n_steps):
-            launch.matmul(hbuf[t], W_h, w)  # w = h_{t-1}·W_h
-            launch.step(run, buffers, t, n, batch, const)
+        W_h, hbuf, w = m.ascontiguousarray(q["W_h"]), buffers["h"], buffers["w"]
+        loop = loops.runner(*_bindings(cell)["forward"], "forward") if flavor == "loop" else None
+        if loop is None or not loop.forward(buffers, W_h, n_steps, n, batch, const):
+            for t in range(n_steps):
+                launch.matmul(hbuf[t], W_h, w)  # w = h_{t-1}·W_h
+                launch.step(run, buffers, t, n, batch, const)
         finals = tuple(buffers[s][-1].copy() for s in cell.state_names)
         seq = hbuf[1:].transpose(1, 0, 2)
         if m is np:
@@ -313,9 +247,11 @@ class InplaceEngine:
         gn = G * n
         q = cell.prepare(params, xp=backend.xp)
         const = {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
-        run = self._runner(
-            *_bindings(cell)["backward" if d_seq is not None else "backward-last"], backend
-        )
+        key = "backward" if d_seq is not None else "backward-last"
+        run = self._runner(*_bindings(cell)[key], backend)
+        loop = None
+        if self.flavor(backend) == "loop":
+            loop = loops.runner(*_bindings(cell)[key], "backward")
         launch = self.launcher(m)
         W_hT = m.ascontiguousarray(q["W_hT"])  # once per pass: faster than a view
         W_xT = q["W_xT"]
@@ -324,11 +260,17 @@ class InplaceEngine:
         fresh = {"dh": by_state["h"]}
         fresh.update({c: by_state.get(c[1:]) for c in cell.carries()})
         for name, d in fresh.items():  # returned to the caller: never scratch
-            buffers[name] = m.zeros((batch, n), dtype) if d is None else m.array(d, dtype=dtype)
+            buffers[name] = (
+                m.zeros((batch, n), dtype) if d is None else m.array(d, dtype=dtype, order="C")
+            )
         if d_seq is None:
             buffers["dy"] = m.zeros((batch, n), dtype)
         else:
-            buffers["dy"] = m.ascontiguousarray(d_seq.transpose(1, 0, 2))
+            # a time-major view, not a copy (that would be a quarter to a half of what BPTT
+            # must keep); the CUDA kernels index contiguous buffers
+            buffers["dy"] = d_seq.transpose(1, 0, 2)
+            if self.flavor(backend) == "cuda":
+                buffers["dy"] = m.ascontiguousarray(buffers["dy"])
         for b in run.buffers:
             if b.startswith("tmp_"):
                 buffers[b] = reuse_buffer(m, workspace, b, (batch, n), dtype)
@@ -359,11 +301,14 @@ class InplaceEngine:
         t1 = n_steps
         while t1 > 0:
             t0 = max(0, t1 - chunk)
-            for t in range(t1 - 1, t0 - 1, -1):
-                k = t - t0
-                buffers["dz"], buffers["du"] = dz_buf[k], du_buf[k]
-                launch.step(run, buffers, t, n, batch, const)
-                launch.matmul(du_buf[k], W_hT, dh)  # dh_{t-1} through W_h: du·W_hᵀ
+            if loop is None or not loop.backward(
+                buffers, dz_buf, du_buf, W_hT, t0, t1, n, batch, const
+            ):
+                for t in range(t1 - 1, t0 - 1, -1):
+                    k = t - t0
+                    buffers["dz"], buffers["du"] = dz_buf[k], du_buf[k]
+                    launch.step(run, buffers, t, n, batch, const)
+                    launch.matmul(du_buf[k], W_hT, dh)  # dh_{t-1} through W_h: du·W_hᵀ
             rows = slice(t0 * batch, t1 * batch)
             dz = dz_buf[: t1 - t0].reshape((t1 - t0) * batch, gn)
             du = du_buf[: t1 - t0].reshape((t1 - t0) * batch, gn)
@@ -382,24 +327,27 @@ class InplaceEngine:
 
 def show_kernels(cells: list[Cell], targets: tuple[str, ...] = ("cpu", "cuda")) -> str:
     """The generated source of every step of ``cells``: the CPU step (NumPy calls and the
-    Numba loops it calls) and the CUDA ``ElementwiseKernel`` (its parameters and body)."""
+    Numba loops it calls), the compiled time loop made of it, and the CUDA
+    ``ElementwiseKernel`` (its parameters and body)."""
     parts = []
     for cell in cells:
         if cell.forward_program is None:
             parts.append(f"# {cell.name}: no in-place form (the generic engine runs it)\n")
             continue
         bindings = [
-            (cell.forward_program, forward_binding(cell)),
-            (cell.backward_program, backward_binding(cell, True)),
+            (cell.forward_program, forward_binding(cell), "forward"),
+            (cell.backward_program, backward_binding(cell, True), "backward"),
         ]
-        for prog, binding in bindings:
+        for prog, binding, direction in bindings:
             head = f"# ---- {cell.name}: {prog} "
             if "cpu" in targets:
                 step = codegen.cpu_step(prog, binding, use_numba=True, compile=False)
                 parts.append(head + "(CPU: NumPy calls and Numba loops)\n" + step.source + "\n")
                 parts += [src + "\n" for src in step.kernels.values()]
+                src = loops.runner(prog, binding, direction).source
+                parts.append(head + f"(CPU: the compiled {direction} time loop)\n{src}\n")
             if "cuda" in targets:
-                src = codegen.cuda_source(prog, binding)
+                src = cudagen.cuda_source(prog, binding)
                 parts.append(
                     head
                     + f"(CUDA: ElementwiseKernel {src.name!r})\n"

@@ -3,19 +3,30 @@
 Numba caches a compiled function next to its source file, so the generated kernels
 are written as files into a per-user cache folder: ``$ANYRNN_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/anyrnn`` (``~/.cache/anyrnn``), else a folder in the system's temp
-directory. The package folder is never written, so a read-only site-packages works.
-The first use of a kernel compiles it (seconds); later processes load it from the cache.
+directory. The package folder is never written, so a read-only site-packages works, and
+so does a read-only home (the temp folder is used).
+
+The first use of a kernel on a machine compiles it (seconds; ``python -m anyrnn kernels
+--compile`` does all of them at once); the first time that happens in a process, one
+line on stderr says so and where the result is kept. Later processes load the kernels
+from the cache.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import os
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
-__all__ = ["cache_dir"]
+__all__ = ["cache_dir", "load_module", "first_call"]
 
 
 def _candidates() -> list[Path]:
@@ -45,3 +56,63 @@ def cache_dir() -> Path:
             continue
         return folder
     raise OSError("no writable folder for anyrnn's compiled kernels; set ANYRNN_CACHE_DIR")
+
+
+_LOCK = threading.Lock()
+
+
+def load_module(prefix: str, source: str) -> ModuleType:
+    """``source`` as a module file ``<prefix>_<digest>.py`` in the cache folder, imported
+    (once per process) under a stable name, so Numba's cache finds it again."""
+    digest = hashlib.sha256(source.encode()).hexdigest()[:16]
+    path = cache_dir() / f"{prefix}_{digest}.py"
+    name = f"anyrnn._kernels.{path.stem}"  # Numba's cache re-imports it by this name
+    with _LOCK:
+        if name in sys.modules:
+            return sys.modules[name]
+        if not path.exists():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(source)
+            tmp.replace(path)  # atomic: another process may be writing the same file
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)  # type: ignore[union-attr]
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+
+
+_SEEN: set[str] = set()
+_NOTED = False
+
+
+def note(message: str) -> None:
+    """Print ``message`` on stderr, the first time only in this process."""
+    global _NOTED
+    if not _NOTED:
+        _NOTED = True
+        print(message, file=sys.stderr, flush=True)
+
+
+def first_call(module: ModuleType, key: str, call: Callable[[], Any]) -> Any:
+    """``call()``, noting on stderr (once per process) when it is the first call of
+    ``module``'s kernels for ``key`` (a dtype) on this machine, i.e. when it compiles."""
+    tag = f"{module.__name__}.{key}"
+    if tag in _SEEN:
+        return call()
+    marker = cache_dir() / f"{module.__name__.rsplit('.', 1)[-1]}.{key}.compiled"
+    if not marker.exists():
+        note(
+            "anyrnn: compiling CPU kernels for this machine (first use only, a few "
+            f"seconds each); they are kept in {cache_dir()}"
+        )
+    result = call()
+    try:
+        marker.touch()
+    except OSError:
+        pass
+    _SEEN.add(tag)
+    return result

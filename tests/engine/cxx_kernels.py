@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from anyrnn.engine import codegen
+from anyrnn.engine import cudagen
 
 CXX = shutil.which("g++") or shutil.which("c++")
 
 
-def cxx_source(src: codegen.CudaSource) -> str:
+def cxx_source(src: cudagen.CudaSource) -> str:
     def params(spec: str) -> list[str]:
         out = []
         for item in filter(None, (p.strip() for p in spec.split(","))):
@@ -57,7 +57,7 @@ class CxxFactory:
         self.folder = folder
         self.built: dict = {}
 
-    def __call__(self, src: codegen.CudaSource):
+    def __call__(self, src: cudagen.CudaSource):
         if src.name not in self.built:
             cpp = self.folder / f"{src.name}.cpp"
             cpp.write_text(cxx_source(src))

@@ -24,7 +24,7 @@ import anyrnn
 from anyrnn import engine
 from anyrnn.cells import CELLS
 from anyrnn.cells.base import CONSTANTS
-from anyrnn.engine import codegen, cuda, inplace
+from anyrnn.engine import codegen, cuda, cudagen, inplace
 from anyrnn.layers.recurrent import CELLS as LAYERS
 
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to build the kernel bodies")
@@ -61,7 +61,7 @@ def factory(tmp_path_factory):
 @pytest.mark.parametrize("prog, binding", CASES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_cuda_kernel_body_does_the_cpu_engines_step(factory, prog, binding, dtype):
-    src = codegen.cuda_source(prog, binding)
+    src = cudagen.cuda_source(prog, binding)
     kernel = factory(src)
     cpu = cuda.random_buffers(binding, dtype, np.random.default_rng(0), T, ROWS, N)
     cxx = {k: v.copy() for k, v in cpu.items()}

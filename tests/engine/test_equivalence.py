@@ -18,6 +18,7 @@ import anyrnn
 from anyrnn import engine
 from anyrnn.backend import _status
 from anyrnn.cells import CELLS as CELL_CLASSES
+from anyrnn.engine import loops
 from anyrnn.engine.codegen import numba_available
 from anyrnn.engine.inplace import InplaceEngine
 from anyrnn.layers.recurrent import CELLS
@@ -49,6 +50,13 @@ OPTIONS = {
 #: the in-place engine's flavours: (backend, how its steps run)
 FLAVOURS = [
     pytest.param(
+        ("numpy", "loop"),
+        id="loop",
+        marks=pytest.mark.skipif(
+            loops.unavailable("float64") is not None, reason="no compiled loops here"
+        ),
+    ),
+    pytest.param(
         ("numpy", "numba"),
         id="numba",
         marks=pytest.mark.skipif(not numba_available(), reason="Numba is not installed"),
@@ -74,13 +82,15 @@ def cxx_factory(tmp_path_factory):
 
 @pytest.fixture(params=FLAVOURS)
 def flavour(request, monkeypatch, cxx_factory):
-    """The backend to build layers on, with the in-place engine running its steps as
-    Numba loops, NumPy calls, the CUDA kernels built as C++ (over NumPy arrays), or CuPy."""
+    """The backend to build layers on, with the in-place engine running its steps as one
+    compiled time loop, Numba kernels per step, NumPy calls, the CUDA kernels built as C++
+    (over NumPy arrays), or CuPy."""
     backend, how = request.param
     if how == "cuda-on-cpu":
         monkeypatch.setattr(engine, "INPLACE", InplaceEngine(cuda=cxx_factory))
     else:
-        monkeypatch.setattr(engine.INPLACE, "use_numba", how == "numba")
+        monkeypatch.setattr(engine.INPLACE, "use_numba", how in ("loop", "numba"))
+        monkeypatch.setattr(engine.INPLACE, "compiled_loops", how == "loop")
     return backend
 
 
@@ -158,7 +168,8 @@ def test_other_backends_run_generic_and_refuse_fast_path_true(backend):
     if not _status(backend)[0]:
         pytest.skip(f"{backend} is not installed")
     layer = anyrnn.GRU(3, 4, backend=backend)
-    assert layer.engine_for() == "generic"
+    assert layer.engine_for() == ("jax-jit" if backend == "jax" else "generic")
+    assert anyrnn.GRU(3, 4, backend=backend, fast_path=False).engine_for() == "generic"
     with pytest.raises(engine.FastPathError, match=f"backend is {backend}"):
         anyrnn.GRU(3, 4, backend=backend, fast_path=True).forward(np.ones((2, 3, 3)))
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from anyrnn.cells import CELLS
-from anyrnn.engine import codegen, cuda, inplace
+from anyrnn.engine import codegen, cuda, cudagen, inplace
 
 cupy = pytest.importorskip("cupy", reason="CuPy is not installed (pip install -e '.[nvrtc]')")
 try:
@@ -46,7 +46,7 @@ def _ndim(binding: codegen.Binding, buf: str) -> int:
     return 3 if any(r.time is not None for r in refs) else 2
 
 
-def cuda_source_as_cupy_builds_it(src: codegen.CudaSource, binding: codegen.Binding, dtype):
+def cuda_source_as_cupy_builds_it(src: cudagen.CudaSource, binding: codegen.Binding, dtype):
     """The full CUDA source CuPy would hand to NVRTC for the engine's call of ``src``."""
     kernel = cupy.ElementwiseKernel(
         src.in_params, src.out_params, src.body, src.name, no_return=True, options=cuda.OPTIONS
@@ -103,7 +103,7 @@ def _cases():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("arch", ["80", "90"])
 def test_every_generated_kernel_compiles_with_nvrtc(prog, binding, dtype, arch):
-    src = codegen.cuda_source(prog, binding)
+    src = cudagen.cuda_source(prog, binding)
     binary, log = nvrtc_compile(cuda_source_as_cupy_builds_it(src, binding, dtype), arch)
     assert log == "", log
     assert binary[:4] == b"\x7fELF"
@@ -113,8 +113,8 @@ def test_an_undefined_identifier_fails_to_compile():
     """The check is real: a body NVRTC cannot compile makes the test above fail."""
     cell = CELLS["lstm"]()
     prog, binding = inplace._bindings(cell)["forward"]
-    src = codegen.cuda_source(prog, binding)
-    broken = codegen.CudaSource(
+    src = cudagen.cuda_source(prog, binding)
+    broken = cudagen.CudaSource(
         src.name,
         src.in_params,
         src.out_params,

@@ -59,3 +59,24 @@ def test_concurrent_predict_proba_is_exact():
     for t in threads:
         t.join()
     assert not errors
+
+
+@pytest.mark.parametrize("cls", list(CELLS.values()))
+def test_backward_does_not_copy_the_output_gradient(cls):
+    """A time-major copy of d_out would add a quarter to a half of what BPTT must keep."""
+    import tracemalloc
+
+    layer = cls(2, 16, return_sequences=True, dtype="float64", random_state=0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 400, 2))
+    d_out = rng.normal(size=(4, 400, 16))
+    layer.forward(X)
+    layer.backward(d_out)  # scratch buffers made, kernels compiled
+    layer.forward(X)
+    tracemalloc.start()
+    try:
+        layer.backward(d_out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < d_out.nbytes / 2  # dX, the gradients and the carries are smaller

@@ -1,0 +1,159 @@
+"""The generic engine traced by ``jax.jit``: compiled forward and BPTT on the JAX backend.
+
+Eagerly, JAX dispatches every small operation of the generic engine's loops on its own
+(2–30× slower than NumPy). Here the same two functions, :meth:`GenericEngine.forward
+<anyrnn.engine.generic.GenericEngine.forward>` and ``backward``, hand-written BPTT
+included, are traced by ``jax.jit`` and compiled by XLA as a whole, their time loops run
+by ``jax.lax.scan`` (the step traced once, not unrolled: compiling takes seconds, not
+minutes). A traced function is kept per cell kind (class and options) and output
+option; ``jax.jit`` keeps one compiled program per input shape and dtype (a new batch
+size or sequence length compiles again).
+
+If tracing fails (a cell whose step needs concrete values), the call runs eagerly
+instead, and that cell kind stays eager.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cells.base import Cell
+from .generic import GenericEngine
+
+__all__ = ["JaxJitEngine"]
+
+
+def lax_scan(body: Any, carry: Any, xs: tuple, n_steps: int, reverse: bool = False) -> tuple:
+    import jax
+
+    return jax.lax.scan(body, carry, xs, length=n_steps, reverse=reverse)
+
+
+_GENERIC = GenericEngine()  # eager, the fallback
+_SCANNED = GenericEngine(scan=lax_scan)  # traced
+
+
+def _cell_key(cell: Cell) -> tuple:
+    """What makes two cells compute alike: their class and plain options."""
+    options = tuple(
+        sorted(
+            (k, v)
+            for k, v in vars(cell).items()
+            if not k.startswith("_") and isinstance(v, (str, bool, int, float, tuple))
+        )
+    )
+    return (type(cell), options)
+
+
+_TRACED: dict[tuple, Any] = {}
+
+
+def _traced(cell: Cell, backend: Any, keep_tape: bool, all_states: bool) -> Any:
+    """The jitted forward for cells like ``cell`` (one per cell kind and options)."""
+    key = ("forward", _cell_key(cell), backend, keep_tape, all_states)
+    if key not in _TRACED:
+        import jax
+
+        def forward(params: dict, X: Any, state0: tuple, mask: Any) -> tuple:
+            return _SCANNED.forward(
+                cell,
+                backend,
+                params,
+                X,
+                state0,
+                mask=mask,
+                keep_tape=keep_tape,
+                all_states=all_states,
+                workspace=None,
+            )
+
+        _TRACED[key] = jax.jit(forward)
+    return _TRACED[key]
+
+
+def _traced_backward(cell: Cell, backend: Any) -> Any:
+    """The jitted BPTT for cells like ``cell``."""
+    key = ("backward", _cell_key(cell), backend)
+    if key not in _TRACED:
+        import jax
+
+        def backward(params: dict, shape: tuple, tape: dict, d_seq: Any, d_finals: tuple):
+            return _SCANNED.backward(cell, backend, params, shape, tape, d_seq, d_finals, None)
+
+        _TRACED[key] = jax.jit(backward, static_argnums=1)
+    return _TRACED[key]
+
+
+class JaxJitEngine:
+    """The generic engine, compiled by ``jax.jit`` (JAX backend only)."""
+
+    name = "jax-jit"
+
+    def __init__(self) -> None:
+        self.eager: dict[tuple, str] = {}  # cell kinds that failed to trace, and why
+
+    def unsupported(
+        self, cell: Cell, backend: Any, *, masked: bool, all_states: bool
+    ) -> str | None:
+        if backend.name != "jax":
+            return f"it runs on JAX, and this layer's backend is {backend.name}"
+        return self.eager.get(_cell_key(cell))
+
+    def _run(self, cell: Cell, traced: Any, eager: Any, *args: Any) -> Any:
+        import jax
+
+        key = _cell_key(cell)
+        if key not in self.eager:
+            try:
+                return traced(*args)
+            except jax.errors.JAXTypeError as exc:  # needs concrete values: run eagerly
+                self.eager[key] = f"{type(exc).__name__} while tracing"
+        return eager()
+
+    def forward(
+        self,
+        cell: Cell,
+        backend: Any,
+        params: dict,
+        X: Any,
+        state0: tuple,
+        *,
+        mask: Any,
+        keep_tape: bool,
+        all_states: bool,
+        workspace: Any,
+    ) -> tuple:
+        traced = _traced(cell, backend, bool(keep_tape), bool(all_states))
+
+        def eager() -> tuple:
+            return _GENERIC.forward(
+                cell,
+                backend,
+                params,
+                X,
+                state0,
+                mask=mask,
+                keep_tape=keep_tape,
+                all_states=all_states,
+                workspace=None,
+            )
+
+        return self._run(cell, traced, eager, params, X, tuple(state0), mask)
+
+    def backward(
+        self,
+        cell: Cell,
+        backend: Any,
+        params: dict,
+        shape: tuple,
+        tape: dict,
+        d_seq: Any,
+        d_finals: tuple,
+        workspace: Any,
+    ) -> tuple:
+        traced = _traced_backward(cell, backend)
+
+        def eager() -> tuple:
+            return _GENERIC.backward(cell, backend, params, shape, tape, d_seq, d_finals, None)
+
+        return self._run(cell, traced, eager, params, tuple(shape), tape, d_seq, tuple(d_finals))
