@@ -12,8 +12,11 @@ The estimators follow the scikit-learn protocol through its base classes
 (``get_params``/``set_params``, ``clone``, ``Pipeline``, ``GridSearchCV``, pickling) and
 pass its ``check_estimator`` (the test lists the deviations). They compute on the
 backend named by ``backend=``/``device=``/``dtype=``: the data are moved there once per
-call; shuffling indices are drawn on the host from ``random_state``, so the same
-``random_state`` gives a bit-identical fit on the same backend.
+call, and every public call (``fit``, ``partial_fit``, ``predict``, ``predict_proba``,
+``score``, saving and loading) runs as a whole with that device current
+(:meth:`~anyrnn.Backend.run`, entered once where the call starts). Shuffling indices
+are drawn on the host from ``random_state``, so the same ``random_state`` gives a
+bit-identical fit on the same backend.
 
 A call that raises (``fit``, ``partial_fit``, ``predict``...) leaves the estimator
 exactly as it was: a fit computes everything first and assigns the fitted attributes
@@ -57,6 +60,7 @@ from .backend import BACKEND_NAMES, array_library, resolve_backend, to_numpy
 from .cells.init import zero_init
 from .cells.simple import ACTIVATIONS
 from .distributed import Sync
+from .layers.base import on_device
 from .layers.dense import Dense
 from .layers.recurrent import CELLS, make_recurrent
 from .layers.wrappers import Bidirectional, Stacked
@@ -557,14 +561,35 @@ class _RNNEstimator(BaseEstimator):
         """
         sync = Sync.create(comm)
         with sync.guard():  # an error on one rank alone aborts every rank: none waits forever
-            return self._fit_synced(sync, X, y, sample_weight, partial=partial, classes=classes)
+            with sync.together():  # bad input on one rank raises on every rank
+                hp = self._validate_hyperparams()
+                backend = self._resolve()  # device= checked here, as a layer checks it
+            # the whole fit (reading, losses, optimizer steps) with the model's device current
+            return backend.run(
+                self._fit_synced,
+                sync,
+                hp,
+                backend,
+                X,
+                y,
+                sample_weight,
+                partial=partial,
+                classes=classes,
+            )
 
     def _fit_synced(
-        self, sync: Sync, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any
+        self,
+        sync: Sync,
+        hp: _Hyper,
+        backend: Any,
+        X: Any,
+        y: Any,
+        sample_weight: Any,
+        *,
+        partial: bool,
+        classes: Any,
     ):
         with sync.together():  # bad input on one rank raises on every rank
-            hp = self._validate_hyperparams()
-            backend = self._resolve()
             cont = self._continues(partial, hp)
             panel = self._read(X, backend, fitting=True, layout=hp.layout)
             if cont:
@@ -986,6 +1011,7 @@ class _RNNEstimator(BaseEstimator):
             state["feature_names_in_"] = [str(v) for v in state["feature_names_in_"]]
         return state
 
+    @on_device
     def _saved_arrays(self) -> dict[str, np.ndarray]:
         return {
             f"{prefix}/{name}": to_numpy(v)
@@ -1037,6 +1063,11 @@ class _RNNEstimator(BaseEstimator):
 
     @classmethod
     def _from_saved(cls, config: dict, state: dict, arrays: dict, backend: Any) -> _RNNEstimator:
+        # the network is built and filled with the model's device current
+        return backend.run(cls._rebuild, config, state, arrays, backend)
+
+    @classmethod
+    def _rebuild(cls, config: dict, state: dict, arrays: dict, backend: Any) -> _RNNEstimator:
         name = backend.name if backend.name in BACKEND_NAMES else backend.xp
         config = {**config, "backend": name, "device": None}
         est = cls._restore_unfitted(config, state)
@@ -1454,16 +1485,19 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
         """
         return self._fit(X, y, sample_weight, partial=True, classes=classes, comm=comm)
 
+    @on_device
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, (n_samples, n_classes); rows sum to 1."""
         logits, backend, _ = self._infer(X)
         return self._proba(logits, backend.xp)
 
+    @on_device
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels (NumPy array of the classes' type)."""
         proba = self.predict_proba(X)
         return self.classes_[to_numpy(self.network_.layers[0].xp.argmax(proba, axis=1))]
 
+    @on_device
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Accuracy (weighted by ``sample_weight``)."""
         y = _labels_on_host(y)
@@ -1677,6 +1711,7 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
         as for :meth:`fit`)."""
         return self._fit(X, y, sample_weight, partial=True, comm=comm)
 
+    @on_device
     def predict(self, X: Any) -> Any:
         out, backend, panel = self._infer(X)
         xp = backend.xp
@@ -1688,6 +1723,7 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
             out = xp.where(mask, out, backend.scalar(float("nan")))
         return out
 
+    @on_device
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """R² (over every output and, for sequence targets, every real step)."""
         pred = to_numpy(self.predict(X))
