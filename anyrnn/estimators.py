@@ -196,6 +196,11 @@ def _build_network(
     return Network(recurrent, Dense(n_in, n_out, **kw))
 
 
+def _describe_changes(changed: dict[str, tuple[Any, Any]]) -> str:
+    """``"n_nodes: 3 when fitted, 7 now; ..."`` (from ``_architecture_changes``)."""
+    return "; ".join(f"{k}: {a!r} when fitted, {b!r} now" for k, (a, b) in changed.items())
+
+
 def _all_finite(xp: Any, weights: list[dict]) -> bool:
     flags = [xp.all(xp.isfinite(w)) for layer in weights for w in layer.values()]
     ok = flags[0]
@@ -814,20 +819,12 @@ class _RNNEstimator(BaseEstimator):
         self, hp: _Hyper, backend: Any, n_features: int, info: dict, rng: Any
     ) -> Network:
         """A new network holding the fitted weights (the fitted one is not touched)."""
-        wanted = {
-            "cell": hp.cell,
-            "n_nodes": hp.n_nodes,
-            "num_layers": hp.num_layers,
-            "bidirectional": hp.bidirectional,
-            "activation": hp.activation if hp.cell == "simple" else None,
-        }
-        have = self.network_.architecture()
-        changed = {k: (have[k], wanted[k]) for k in wanted if have[k] != wanted[k]}
+        changed = self._architecture_changes(hp)
         if changed:
-            what = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
             raise ValueError(
                 f"warm_start and partial_fit continue the fitted network, but its architecture "
-                f"changed since it was fitted ({what}). Set warm_start=False to fit a new one."
+                f"changed since it was fitted ({_describe_changes(changed)}). Set "
+                "warm_start=False to fit a new one."
             )
         with zero_init():
             network = _build_network(
@@ -839,6 +836,37 @@ class _RNNEstimator(BaseEstimator):
                 k: v if same else backend.from_host(to_numpy(v)) for k, v in old.params.items()
             }
         return network
+
+    def _architecture_changes(self, hp: _Hyper) -> dict[str, tuple[Any, Any]]:
+        """``{name: (fitted value, value now)}`` of each hyper-parameter that shapes the
+        network and no longer describes the fitted one (set with ``set_params`` after fit).
+
+        The one rule for both places that need it: a continued fit (warm_start,
+        partial_fit) and ``save`` refuse while this is not empty.
+        """
+        have = self.network_.architecture()
+        wanted = {
+            "cell": hp.cell,
+            "n_nodes": hp.n_nodes,
+            "num_layers": hp.num_layers,
+            "bidirectional": hp.bidirectional,
+        }
+        if have["cell"] == hp.cell == "simple":  # LSTM and GRU have no activation choice
+            wanted["activation"] = hp.activation
+        return {k: (have[k], v) for k, v in wanted.items() if have[k] != v}
+
+    def _check_savable_config(self) -> None:
+        """``ValueError`` unless the hyper-parameters describe the fitted network (what
+        :func:`anyrnn.io.save` asks before writing: load would build what they describe)."""
+        changed = self._architecture_changes(self._validate_hyperparams())
+        if changed:
+            back = ", ".join(f"{k}={a!r}" for k, (a, _) in changed.items())
+            raise ValueError(
+                f"hyper-parameters that shape the network were changed with set_params() "
+                f"after fit ({_describe_changes(changed)}): the file would describe another "
+                f"network than the fitted one, and load would build that one. Fit again, or "
+                f"set them back (set_params({back})), before saving."
+            )
 
     def _fitted(
         self,
@@ -982,6 +1010,9 @@ class _RNNEstimator(BaseEstimator):
 
         The file keeps the hyper-parameters, the fitted attributes and the weights, not
         the optimizer's state: after ``load``, ``partial_fit`` starts a fresh optimizer.
+        It refuses (``ValueError``, nothing written) while a hyper-parameter that shapes
+        the network (``cell``, ``n_nodes``, ``num_layers``, ``bidirectional``, the simple
+        cell's ``activation``) differs from the fitted one: fit again or set it back.
         """
         io.save(self, path)
 
@@ -1576,6 +1607,18 @@ class ScratchSimpleRNNClassifier(RNNClassifier):
         )
         self.n_features = n_features
         self.n_output = n_output
+
+    def _architecture_changes(self, hp: _Hyper) -> dict[str, tuple[Any, Any]]:
+        """As for every estimator, and the seeds' ``n_features`` and ``n_output`` when given:
+        the fitted network's input features per step and outputs."""
+        changed = super()._architecture_changes(hp)
+        n_features = self._n_step_features or self.n_features_in_
+        if self.n_features is not None and self.n_features != n_features:
+            changed["n_features"] = (n_features, self.n_features)
+        n_classes = len(self.classes_)
+        if self.n_output is not None and self.n_output not in (self._n_out, n_classes):
+            changed["n_output"] = (self._n_out, self.n_output)
+        return changed
 
     def _check_fit_data(self, panel: Panel, info: dict) -> None:
         name = type(self).__name__
