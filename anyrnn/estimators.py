@@ -38,7 +38,6 @@ from __future__ import annotations
 import copy
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +55,7 @@ from tqdm.auto import tqdm
 from . import io
 from ._checks import check_bool, check_choice, check_int, check_real
 from ._panel import LAYOUTS, Panel, read_panel, read_targets
+from ._warn import warn_user
 from .backend import BACKEND_NAMES, array_library, resolve_backend, to_numpy
 from .cells.init import zero_init
 from .cells.simple import ACTIVATIONS
@@ -613,11 +613,10 @@ class _RNNEstimator(BaseEstimator):
                 ValueError("sample_weight (times class_weight) is zero for every sample")
             )
         if hp.dropout > 0 and hp.num_layers == 1:
-            warnings.warn(
+            warn_user(
                 f"dropout={hp.dropout} acts between recurrent layers, and num_layers=1 has "
                 "none: it has no effect",
                 UserWarning,
-                stacklevel=4,
             )
         rng = np.random.default_rng(self.random_state)
         if cont and partial and getattr(self, "_rng", None) is not None:
@@ -1330,11 +1329,10 @@ class RNNClassifier(ClassifierMixin, _RNNEstimator):
             found = np.arange(y.shape[1])
         else:
             if y.ndim == 2 and y.shape[1] == 1:
-                warnings.warn(
+                warn_user(
                     "A column-vector y was passed when a 1d array was expected. Please change "
                     "the shape of y to (n_samples,), for example using ravel().",
                     DataConversionWarning,
-                    stacklevel=6,
                 )
                 y = y[:, 0]
             if y.ndim != 1:

@@ -266,3 +266,18 @@ def test_bad_hyperparameters(param, value, words):
         RNNClassifier(**{"epochs": 1, param: value}).fit(X, y)
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def test_fit_warnings_point_at_the_callers_line():
+    """The warnings ``fit`` gives name the line that called it, not a line inside anyrnn
+    (however many frames the call passes through: device context, fit loop, reading)."""
+    X, y = _sequence_task(40)
+    calls = [
+        lambda: RNNClassifier(**{**FAST, "epochs": 1, "dropout": 0.2}).fit(X, y),
+        lambda: RNNClassifier(**{**FAST, "epochs": 1}).fit(X, y[:, None]),
+        lambda: RNNClassifier(**{**FAST, "epochs": 1}).fit(X.transpose(0, 2, 1)[:, :2], y),
+    ]
+    for call in calls:
+        with pytest.warns(Warning) as record:
+            call()
+        assert [w.filename for w in record] == [__file__], [str(w.message) for w in record]
