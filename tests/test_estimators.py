@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import joblib
 import numpy as np
@@ -102,6 +103,22 @@ def test_pickle_round_trip_keeps_predictions():
     clf = RNNClassifier(**FAST).fit(X, y)
     clone_ = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(clone_.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("cls", [RNNClassifier, RNNRegressor, ScratchSimpleRNNClassifier])
+def test_pickles_from_the_single_module_still_load(cls):
+    """Before ``anyrnn.estimators`` became a package, pickles named its classes
+    ``anyrnn.estimators.RNNClassifier``, ``anyrnn.estimators.Network``: those names stay."""
+    X, y = _sequence_task(40)
+    est = cls(**{**FAST, "epochs": 1}).fit(X, y)
+    raw = pickle.dumps(est, protocol=3)  # classes as GLOBAL opcodes: "c<module>\n<name>\n"
+    old = re.sub(rb"canyrnn\.estimators\.\w+\n", b"canyrnn.estimators\n", raw)
+    assert f"canyrnn.estimators.{cls.__module__.rsplit('.')[-1]}\n{cls.__name__}\n".encode() in raw
+    assert b"canyrnn.estimators.network\nNetwork" in raw
+    assert b"canyrnn.estimators\nNetwork" in old and b"canyrnn.estimators." not in old
+    loaded = pickle.loads(old)
+    assert type(loaded) is cls
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
 
 
 def test_regressor_many_to_one_and_sequences():
