@@ -26,13 +26,13 @@ library (a torch tensor for ``backend="torch"``) stays on its device; only two
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sklearn.utils.validation import _get_feature_names, check_array
 
+from ._warn import warn_user
 from .backend import array_library, refuse_masked, to_numpy
 
 __all__ = ["LAYOUTS", "Panel", "read_panel", "read_targets"]
@@ -207,13 +207,12 @@ def _check_range(X: np.ndarray, dtype_name: str, name: str) -> None:
 def _warn_layout(shape: tuple, name: str) -> None:
     n, t, f = shape
     if t < f:
-        warnings.warn(
+        warn_user(
             f"{name} has shape {shape}, read as {n} samples of {t} time step(s) with {f} features "
             f"each. If it is (n_samples, n_channels, n_steps), as aeon and sktime hold panels, "
             "pass layout='nct'; pass layout='ntf' to confirm this reading and silence this "
             "warning.",
             UserWarning,
-            stacklevel=4,
         )
 
 

@@ -23,7 +23,10 @@ This module knows no model class. Every saveable class registers itself by name
   array that configuration has, computed from the configuration alone, without
   building anything;
 * ``_from_saved(config, state, arrays, backend)`` (classmethod): the object rebuilt
-  with those arrays (no random initialisation).
+  with those arrays (no random initialisation);
+* optionally ``_check_savable_config()``: ``ValueError`` when the configuration no longer
+  describes the object's arrays in a way their shapes cannot show (an estimator whose
+  ``activation`` was changed with ``set_params`` after fit).
 
 Loading parses every ``.npy`` member itself (never a pickle or an object array), checks
 the header's checksum, requires the arrays to be exactly those the declared architecture has (names,
@@ -39,7 +42,8 @@ GPU), float64 on JAX without 64-bit mode raise what constructing the layer raise
 
 Saving runs the whole load-side validation on the bytes it is about to write (and
 rebuilds the object from them on NumPy), so ``save`` never writes a file ``load``
-refuses: NaN weights, or hyper-parameters changed after fit, raise ``ValueError`` and
+refuses, nor one that ``load`` would build into another model: NaN weights, or
+hyper-parameters that shape the network changed after fit, raise ``ValueError`` and
 leave any existing file untouched. Writes are atomic: the file is written beside the
 target and renamed over it, so a crash mid-save leaves the old file intact. An existing
 file keeps its permission bits (a new one gets the umask's default, as ``open`` would
@@ -187,6 +191,12 @@ def _check_savable(obj: Any, header: dict, arrays: dict[str, np.ndarray], raw: b
             f"this {name} cannot be saved: its configuration is invalid ({exc}). Nothing was "
             "written."
         ) from None
+    check_config = getattr(obj, "_check_savable_config", None)
+    if check_config is not None:  # what shapes cannot show (activation): the object knows
+        try:
+            check_config()
+        except ValueError as exc:
+            raise ValueError(f"this {name} cannot be saved: {exc} Nothing was written.") from None
     problems = [
         f"{k} has shape {tuple(arrays[k].shape)} but the configuration needs {tuple(need)}"
         for k, need in specs.items()
@@ -226,9 +236,10 @@ def save(obj: Any, path: str | os.PathLike) -> None:
     TypeError
         ``obj`` is not a saveable anyrnn object.
     ValueError
-        ``obj`` cannot be written as a valid model file (NaN or infinite weights,
-        hyper-parameters changed after fit, labels of an unsupported type); the file at
-        ``path`` is left as it was.
+        ``obj`` cannot be written as a valid model file that loads as ``obj`` (NaN or
+        infinite weights, hyper-parameters that shape the network changed with
+        ``set_params`` after fit, labels of an unsupported type); the file at ``path`` is
+        left as it was.
     OSError
         The file cannot be written; the file at ``path`` is left as it was.
     """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import joblib
 import numpy as np
@@ -102,6 +103,22 @@ def test_pickle_round_trip_keeps_predictions():
     clf = RNNClassifier(**FAST).fit(X, y)
     clone_ = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(clone_.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("cls", [RNNClassifier, RNNRegressor, ScratchSimpleRNNClassifier])
+def test_pickles_from_the_single_module_still_load(cls):
+    """Before ``anyrnn.estimators`` became a package, pickles named its classes
+    ``anyrnn.estimators.RNNClassifier``, ``anyrnn.estimators.Network``: those names stay."""
+    X, y = _sequence_task(40)
+    est = cls(**{**FAST, "epochs": 1}).fit(X, y)
+    raw = pickle.dumps(est, protocol=3)  # classes as GLOBAL opcodes: "c<module>\n<name>\n"
+    old = re.sub(rb"canyrnn\.estimators\.\w+\n", b"canyrnn.estimators\n", raw)
+    assert f"canyrnn.estimators.{cls.__module__.rsplit('.')[-1]}\n{cls.__name__}\n".encode() in raw
+    assert b"canyrnn.estimators.network\nNetwork" in raw
+    assert b"canyrnn.estimators\nNetwork" in old and b"canyrnn.estimators." not in old
+    loaded = pickle.loads(old)
+    assert type(loaded) is cls
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
 
 
 def test_regressor_many_to_one_and_sequences():
@@ -266,3 +283,18 @@ def test_bad_hyperparameters(param, value, words):
         RNNClassifier(**{"epochs": 1, param: value}).fit(X, y)
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def test_fit_warnings_point_at_the_callers_line():
+    """The warnings ``fit`` gives name the line that called it, not a line inside anyrnn
+    (however many frames the call passes through: device context, fit loop, reading)."""
+    X, y = _sequence_task(40)
+    calls = [
+        lambda: RNNClassifier(**{**FAST, "epochs": 1, "dropout": 0.2}).fit(X, y),
+        lambda: RNNClassifier(**{**FAST, "epochs": 1}).fit(X, y[:, None]),
+        lambda: RNNClassifier(**{**FAST, "epochs": 1}).fit(X.transpose(0, 2, 1)[:, :2], y),
+    ]
+    for call in calls:
+        with pytest.warns(Warning) as record:
+            call()
+        assert [w.filename for w in record] == [__file__], [str(w.message) for w in record]

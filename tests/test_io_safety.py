@@ -102,8 +102,8 @@ SAVE_REFUSALS = [
     ("Dense with an infinite bias", _inf_dense, ["'B'", "infinity"]),
     ("Stacked with a NaN inside", _nan_stack, ["1/B_h", "NaN"]),
     ("estimator with NaN weights", _nan_estimator, ["head/W", "NaN"]),
-    ("n_nodes changed after fit", _resized_estimator, ["set_params", "(3, 3)", "(7, 7)"]),
-    ("cell changed after fit", _recelled_estimator, ["set_params", "recurrent/W_x"]),
+    ("n_nodes changed after fit", _resized_estimator, ["set_params", "n_nodes: 3 when fitted, 7"]),
+    ("cell changed after fit", _recelled_estimator, ["set_params", "'simple' when fitted, 'lstm'"]),
     ("lr=-1 set after fit", _bad_lr_estimator, ["configuration is invalid", "lr=-1"]),
 ]
 

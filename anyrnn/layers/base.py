@@ -16,9 +16,12 @@ __all__ = ["Layer", "Parameter", "Gradient", "on_device"]
 
 
 def on_device(method: Any) -> Any:
-    """Run a layer method with the layer's device current (CuPy launches every kernel on
-    the current device, whatever arrays it is given): ``device=1`` is honoured by every
-    operation of the call, not only by the arrays the layer creates."""
+    """Run a method with its object's device current (CuPy launches every kernel on the
+    current device, whatever arrays it is given): ``device=1`` is honoured by every
+    operation of the call, not only by the arrays the object creates.
+
+    The object's ``_backend`` says which: a layer's own, or a fitted estimator's model's
+    (its predict, predict_proba, score and saving use this too)."""
 
     @functools.wraps(method)
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
