@@ -192,7 +192,8 @@ def _lengths_from_flags(
 
 def _check_range(X: np.ndarray, dtype_name: str, name: str) -> None:
     """Refuse finite values the model's dtype cannot hold (they would become inf)."""
-    limit = float(np.finfo(dtype_name).max)  # a Python float: comparing with np.float32 casts `big` and overflows
+    # a Python float: comparing with np.float32 casts `big` and overflows
+    limit = float(np.finfo(dtype_name).max)
     if X.dtype.itemsize <= np.dtype(dtype_name).itemsize or X.size == 0:
         return
     big = float(np.max(np.abs(X), initial=0.0, where=np.isfinite(X)))
