@@ -166,7 +166,7 @@ def test_the_cupy_probe_runs_a_matmul_and_anyrnns_own_kernel(monkeypatch):
     import sys
     import types
 
-    from anyrnn import backend as backend_module
+    from anyrnn.backend import probe  # where the probe state lives: patch it there
 
     class FakeArray(np.ndarray):
         def get(self):
@@ -184,26 +184,26 @@ def test_the_cupy_probe_runs_a_matmul_and_anyrnns_own_kernel(monkeypatch):
     real_import = importlib.import_module
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(
-        backend_module.importlib,
+        probe.importlib,
         "import_module",
         lambda name: np if name == "array_api_compat.cupy" else real_import(name),
     )
     calls = []
-    monkeypatch.setattr(backend_module, "_PROBES", {"cupy": [lambda be: calls.append(be) or None]})
-    backend_module._cupy_status.cache_clear()
+    monkeypatch.setattr(probe, "_PROBES", {"cupy": [lambda be: calls.append(be) or None]})
+    probe._cupy_status.cache_clear()
     try:
-        assert backend_module._cupy_status(0) == (True, "")
+        assert probe._cupy_status(0) == (True, "")
         assert len(calls) == 1 and calls[0].dtype_name == "float32"
-        backend_module._PROBES["cupy"].append(lambda be: "anyrnn's CUDA kernel failed: boom")
-        backend_module._cupy_status.cache_clear()
-        assert backend_module._cupy_status(0) == (False, "anyrnn's CUDA kernel failed: boom")
-        assert backend_module._cupy_status(3)[1].startswith("there is no GPU 3")
+        probe._PROBES["cupy"].append(lambda be: "anyrnn's CUDA kernel failed: boom")
+        probe._cupy_status.cache_clear()
+        assert probe._cupy_status(0) == (False, "anyrnn's CUDA kernel failed: boom")
+        assert probe._cupy_status(3)[1].startswith("there is no GPU 3")
         fake.asarray = lambda a: (np.asarray(a) * 0).view(FakeArray)  # a broken matmul
-        backend_module._PROBES["cupy"] = []
-        backend_module._cupy_status.cache_clear()
-        assert "wrong numbers" in backend_module._cupy_status(0)[1]
+        probe._PROBES["cupy"] = []
+        probe._cupy_status.cache_clear()
+        assert "wrong numbers" in probe._cupy_status(0)[1]
     finally:
-        backend_module._cupy_status.cache_clear()
+        probe._cupy_status.cache_clear()
 
 
 def test_every_computing_call_runs_under_the_objects_device(monkeypatch):
