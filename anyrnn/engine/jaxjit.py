@@ -48,26 +48,41 @@ def _cell_key(cell: Cell) -> tuple:
 _TRACED: dict[tuple, Any] = {}
 
 
+def _forward(engine: GenericEngine, cell: Cell, backend: Any, keep_tape: bool, all_states: bool):
+    """``engine``'s forward for one cell and output option, as a function of the arrays."""
+
+    def forward(params: dict, X: Any, state0: tuple, mask: Any) -> tuple:
+        return engine.forward(
+            cell,
+            backend,
+            params,
+            X,
+            state0,
+            mask=mask,
+            keep_tape=keep_tape,
+            all_states=all_states,
+            workspace=None,
+        )
+
+    return forward
+
+
+def _backward(engine: GenericEngine, cell: Cell, backend: Any):
+    """``engine``'s BPTT for one cell, as a function of the arrays (``shape`` static)."""
+
+    def backward(params: dict, shape: tuple, tape: dict, d_seq: Any, d_finals: tuple):
+        return engine.backward(cell, backend, params, shape, tape, d_seq, d_finals, None)
+
+    return backward
+
+
 def _traced(cell: Cell, backend: Any, keep_tape: bool, all_states: bool) -> Any:
     """The jitted forward for cells like ``cell`` (one per cell kind and options)."""
     key = ("forward", _cell_key(cell), backend, keep_tape, all_states)
     if key not in _TRACED:
         import jax
 
-        def forward(params: dict, X: Any, state0: tuple, mask: Any) -> tuple:
-            return _SCANNED.forward(
-                cell,
-                backend,
-                params,
-                X,
-                state0,
-                mask=mask,
-                keep_tape=keep_tape,
-                all_states=all_states,
-                workspace=None,
-            )
-
-        _TRACED[key] = jax.jit(forward)
+        _TRACED[key] = jax.jit(_forward(_SCANNED, cell, backend, keep_tape, all_states))
     return _TRACED[key]
 
 
@@ -77,10 +92,7 @@ def _traced_backward(cell: Cell, backend: Any) -> Any:
     if key not in _TRACED:
         import jax
 
-        def backward(params: dict, shape: tuple, tape: dict, d_seq: Any, d_finals: tuple):
-            return _SCANNED.backward(cell, backend, params, shape, tape, d_seq, d_finals, None)
-
-        _TRACED[key] = jax.jit(backward, static_argnums=1)
+        _TRACED[key] = jax.jit(_backward(_SCANNED, cell, backend), static_argnums=1)
     return _TRACED[key]
 
 
@@ -100,6 +112,7 @@ class JaxJitEngine:
         return self.eager.get(_cell_key(cell))
 
     def _run(self, cell: Cell, traced: Any, eager: Any, *args: Any) -> Any:
+        """``traced(*args)``; ``eager(*args)`` for a cell kind that cannot be traced."""
         import jax
 
         key = _cell_key(cell)
@@ -108,7 +121,7 @@ class JaxJitEngine:
                 return traced(*args)
             except jax.errors.JAXTypeError as exc:  # needs concrete values: run eagerly
                 self.eager[key] = f"{type(exc).__name__} while tracing"
-        return eager()
+        return eager(*args)
 
     def forward(
         self,
@@ -123,21 +136,9 @@ class JaxJitEngine:
         all_states: bool,
         workspace: Any,
     ) -> tuple:
-        traced = _traced(cell, backend, bool(keep_tape), bool(all_states))
-
-        def eager() -> tuple:
-            return _GENERIC.forward(
-                cell,
-                backend,
-                params,
-                X,
-                state0,
-                mask=mask,
-                keep_tape=keep_tape,
-                all_states=all_states,
-                workspace=None,
-            )
-
+        keep_tape, all_states = bool(keep_tape), bool(all_states)
+        traced = _traced(cell, backend, keep_tape, all_states)
+        eager = _forward(_GENERIC, cell, backend, keep_tape, all_states)
         return self._run(cell, traced, eager, params, X, tuple(state0), mask)
 
     def backward(
@@ -152,8 +153,5 @@ class JaxJitEngine:
         workspace: Any,
     ) -> tuple:
         traced = _traced_backward(cell, backend)
-
-        def eager() -> tuple:
-            return _GENERIC.backward(cell, backend, params, shape, tape, d_seq, d_finals, None)
-
+        eager = _backward(_GENERIC, cell, backend)
         return self._run(cell, traced, eager, params, tuple(shape), tape, d_seq, tuple(d_finals))
