@@ -33,15 +33,21 @@ _GENERIC = GenericEngine()  # eager, the fallback
 _SCANNED = GenericEngine(scan=lax_scan)  # traced
 
 
+_PLAIN = (str, bool, int, float, tuple, type(None))
+
+
 def _cell_key(cell: Cell) -> tuple:
-    """What makes two cells compute alike: their class and plain options."""
-    options = tuple(
-        sorted(
-            (k, v)
-            for k, v in vars(cell).items()
-            if not k.startswith("_") and isinstance(v, (str, bool, int, float, tuple))
-        )
-    )
+    """What makes two cells compute alike: their class and every attribute. A traced
+    function captures the first cell of its key, so nothing may be left out of it: an
+    attribute that is not a plain value makes the key ``(class, None)``, which the engine
+    runs eagerly (its cells cannot be told apart)."""
+    options = tuple(sorted(vars(cell).items()))
+    try:
+        hash(options)
+    except TypeError:
+        return (type(cell), None)
+    if not all(isinstance(v, _PLAIN) for _, v in options):
+        return (type(cell), None)
     return (type(cell), options)
 
 
@@ -109,7 +115,10 @@ class JaxJitEngine:
     ) -> str | None:
         if backend.name != "jax":
             return f"it runs on JAX, and this layer's backend is {backend.name}"
-        return self.eager.get(_cell_key(cell))
+        key = _cell_key(cell)
+        if key[1] is None:
+            return f"{type(cell).__name__} has an attribute that is not a plain value"
+        return self.eager.get(key)
 
     def _run(self, cell: Cell, traced: Any, eager: Any, *args: Any) -> Any:
         """``traced(*args)``; ``eager(*args)`` for a cell kind that cannot be traced."""

@@ -80,3 +80,21 @@ def test_a_step_that_cannot_be_traced_runs_eagerly():
     assert layer.engine_for() == "generic"
     reference = anyrnn.SimpleRNN(3, 4, backend="jax", dtype="float64", random_state=0)
     np.testing.assert_allclose(anyrnn.to_numpy(out), anyrnn.to_numpy(reference.forward(X)))
+
+
+def test_cells_that_differ_only_in_an_option_get_their_own_trace():
+    """A traced function captures the first cell of its key: an option left out of the key
+    would give the second cell the first one's numbers. An option that is not a plain
+    value (here a NumPy float32 scalar) makes the cell eager."""
+    layer = anyrnn.SimpleRNN(3, 4, backend="jax", dtype="float64", random_state=0)
+    cell = layer._cell
+    kind = type("ScaledCell", (type(cell),), {})
+    twin = kind(cell.activation)
+    cell.__class__ = kind
+    cell.scale, twin.scale = 1.0, 2.0
+    assert jaxjit._cell_key(cell) != jaxjit._cell_key(twin)
+    twin.scale = np.float32(2.0)
+    backend = layer._backend
+    why = engine.JAX_JIT.unsupported(twin, backend, masked=False, all_states=False)
+    assert why is not None and "not a plain value" in why
+    assert engine.JAX_JIT.unsupported(cell, backend, masked=False, all_states=False) is None
