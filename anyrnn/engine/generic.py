@@ -185,6 +185,11 @@ class GenericEngine:
             if m is not None:
                 dy = xp.where(m, dy, zero)  # a padded output is the constant 0
             d_a, d_u, new = cell.step_backward(q, cache, carries, dy, xp=xp)
+            if same and d_u is not d_a:  # d_u would be dropped: the W_h gradient wrong
+                raise TypeError(
+                    f"{type(cell).__name__}.step_backward returned a d_u that is not its d_a, "
+                    "but the cell's has_u() says they are one: override has_u() to return True"
+                )
             if m is not None:  # masked rows: the step is skipped, the carries pass through
                 d_a = xp.where(m, d_a, xp.zeros_like(d_a))
                 d_u = d_a if same else xp.where(m, d_u, xp.zeros_like(d_u))

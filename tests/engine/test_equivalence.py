@@ -300,3 +300,20 @@ def test_the_numpy_workspace_changes_no_bit():
         results.append([anyrnn.to_numpy(a) for a in (out, dX, *layer.grads.values())])
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_cell_whose_d_u_differs_from_d_a_must_say_so():
+    """The generic engine stacks d_a once when the cell says d_u is d_a (has_u() False); a
+    cell that returns another d_u anyway would get a silently wrong W_h gradient."""
+    layer = anyrnn.SimpleRNN(2, 3, dtype="float64", random_state=0, fast_path=False)
+    cell = layer._cell
+    original = type(cell).step_backward
+
+    def step_backward(self, q, cache, carries, dy, *, xp):
+        d_a, _, new = original(self, q, cache, carries, dy, xp=xp)
+        return d_a, 2 * d_a, new
+
+    cell.__class__ = type("SeparateU", (type(cell),), {"step_backward": step_backward})
+    out = layer.forward(np.ones((2, 4, 2)))
+    with pytest.raises(TypeError, match="has_u"):
+        layer.backward(np.ones(out.shape))
