@@ -14,6 +14,7 @@ from the cache.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -21,6 +22,7 @@ import os
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -49,9 +51,9 @@ def cache_dir() -> Path:
         folder = base / "kernels" / version
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            probe = folder / f".probe-{os.getpid()}"
-            probe.write_text("")
-            probe.unlink()
+            # a unique name: machines sharing the folder may have processes of one pid
+            with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+                pass
         except OSError:
             continue
         return folder
@@ -70,10 +72,19 @@ def load_module(prefix: str, source: str) -> ModuleType:
     with _LOCK:
         if name in sys.modules:
             return sys.modules[name]
-        if not path.exists():
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(source)
-            tmp.replace(path)  # atomic: another process may be writing the same file
+        if not path.exists():  # written beside it under a unique name, then renamed:
+            # another process, maybe on another machine, may be writing the same file
+            # (a random name rather than mkstemp's: the file keeps the umask's mode, so a
+            # cache folder shared by several users stays readable by all of them)
+            tmp = path.parent / f".{path.stem}-{uuid.uuid4().hex}.tmp"
+            try:
+                with open(tmp, "x") as f:
+                    f.write(source)
+                os.replace(tmp, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
         spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         sys.modules[name] = module
