@@ -27,7 +27,6 @@ import json
 import os
 import runpy
 import sys
-import time
 
 import joblib
 import numpy as np
@@ -444,8 +443,6 @@ def scenario_readme(folder: str) -> dict:
 
 
 def scenario_fail() -> dict:
-    if rank == 0:
-        print(f"FAIL-START {time.time()}", flush=True)
     d = data()
     FailingClassifier(n_nodes=4, batch_size=4, epochs=50, random_state=0).fit(
         shard(d["X"]), shard(d["y2"]), comm=comm

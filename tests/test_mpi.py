@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -96,10 +95,10 @@ def two_ranks(tmp_path_factory) -> tuple[subprocess.CompletedProcess, dict, Path
 
 
 @pytest.fixture(scope="module")
-def three_ranks() -> tuple[subprocess.CompletedProcess, dict, float]:
+def three_ranks() -> tuple[subprocess.CompletedProcess, dict]:
     """One launch of 3 ranks: fit, then rank 1 fails inside a fit (the job aborts)."""
     proc = run_mpi(3, WORKER, "fit", "fail")
-    return proc, results(proc), time.time()
+    return proc, results(proc)
 
 
 def check_fit(res: dict) -> None:
@@ -147,7 +146,7 @@ def test_two_ranks_fit_equals_one_process_fit(two_ranks):
 def test_three_ranks_fit_equals_one_process_fit(three_ranks):
     """Shards of 3, 22 and 15 samples (the small rank is absent from most minibatches, may
     hold no held-out or no training sample, and its sample weights are all 0)."""
-    proc, res, _ = three_ranks
+    proc, res = three_ranks
     assert "fit" in res, proc.stdout[-3000:] + proc.stderr[-5000:]
     check_fit(res["fit"])
 
@@ -174,14 +173,13 @@ def test_errors_are_raised_on_every_rank_without_hanging(two_ranks):
 
 def test_a_rank_that_raises_aborts_all_ranks_with_its_message(three_ranks):
     """Rank 1 raises at its third minibatch while ranks 0 and 2 wait in the all-reduce:
-    the job ends at once (not after 50 epochs, not at the timeout) with the message."""
-    proc, res, ended = three_ranks
+    the job ends through MPI_Abort with the message. Without the abort, ranks 0 and 2 would
+    wait forever and run_mpi would fail the test at its timeout."""
+    proc, res = three_ranks
     assert proc.returncode != 0
     assert "anyrnn: rank 1 of 3 failed: RuntimeError: injected failure on rank 1" in proc.stderr
     assert "MPI_Abort" in proc.stderr
     assert "fail" not in res
-    started = [float(line.split()[1]) for line in proc.stdout.splitlines() if "FAIL-START" in line]
-    assert started and ended - started[0] < 30, (started, ended)
 
 
 def test_readme_has_its_mpi_examples():
