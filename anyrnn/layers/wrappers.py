@@ -22,7 +22,7 @@ import numpy as np
 from .. import io
 from .._checks import check_choice, check_real
 from .base import Saveable, on_device
-from .recurrent import RecurrentLayer
+from .recurrent_base import RecurrentLayer
 
 __all__ = ["Stacked", "Bidirectional", "MERGE_MODES"]
 
