@@ -27,7 +27,8 @@ import numpy as np
 
 from ._checks import check_bool
 from .backend import to_numpy
-from .layers.recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
+from .layers.recurrent import GRU, LSTM, SimpleRNN
+from .layers.recurrent_base import RecurrentLayer
 from .layers.wrappers import Bidirectional, Stacked
 
 __all__ = ["from_torch", "to_torch"]

@@ -2,7 +2,8 @@
 
 from .base import Layer
 from .dense import Dense
-from .recurrent import GRU, LSTM, RecurrentLayer, SimpleRNN
+from .recurrent import GRU, LSTM, SimpleRNN
+from .recurrent_base import RecurrentLayer
 from .wrappers import Bidirectional, Stacked
 
 __all__ = [
