@@ -35,11 +35,10 @@ class Workspace:
             buffers = self._local.buffers = {}
         return buffers
 
-    def __getstate__(self) -> dict:
-        return {}
-
-    def __setstate__(self, state: dict) -> None:
-        self._local = threading.local()
+    def __reduce__(self) -> tuple:
+        # a fresh, empty one; (with __getstate__ returning {}, pickle protocols 0 and 1
+        # skipped __setstate__ for the empty state and left no _local)
+        return (Workspace, ())
 
     def __deepcopy__(self, memo: dict) -> Workspace:
         return Workspace()

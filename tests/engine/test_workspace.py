@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import threading
 
 import numpy as np
@@ -80,3 +81,12 @@ def test_backward_does_not_copy_the_output_gradient(cls):
     finally:
         tracemalloc.stop()
     assert peak < d_out.nbytes / 2  # dX, the gradients and the carries are smaller
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_pickled_layer_infers_after_loading_with_every_protocol(protocol):
+    layer = anyrnn.LSTM(3, 4, dtype="float64", random_state=0)
+    X = np.random.default_rng(0).normal(size=(2, 5, 3))
+    expected = layer.infer(X)  # the scratch buffers exist, and are not pickled
+    clone = pickle.loads(pickle.dumps(layer, protocol=protocol))
+    np.testing.assert_array_equal(clone.infer(X), expected)
