@@ -9,8 +9,9 @@
 
 :func:`select` asks each engine in turn whether it can run the call; an engine that
 cannot says why, and the next one is used. A layer's ``fast_path`` option decides how
-far down it may go: ``"auto"`` (the first that can), ``True`` (the in-place engine or an
-error naming why not), ``False`` (the generic engine, eagerly).
+far down it may go: ``"auto"`` (the first that can), ``True`` (the in-place engine or,
+on JAX, the jitted one, else an error naming why not), ``False`` (the generic engine,
+eagerly).
 
 A :class:`Tape` is what a forward pass keeps for its backward: the engine that ran it,
 the parameters it used, and that engine's own record.
@@ -53,12 +54,12 @@ def select(cell: Cell, backend: Any, fast_path: Any, *, masked: bool, all_states
     """The engine for one pass (see the module docstring)."""
     if fast_path is False:
         return GENERIC
-    for engine in (INPLACE, JAX_JIT, GENERIC):  # in order of preference
+    reasons = []
+    for engine in (INPLACE, JAX_JIT):  # the compiled ones, in order of preference
         why = engine.unsupported(cell, backend, masked=masked, all_states=all_states)
         if why is None:
             return engine
-        if fast_path is True:
-            raise FastPathError(
-                f"fast_path=True, but the in-place engine cannot run this call: {why}"
-            )
-    raise AssertionError("the generic engine runs everything")  # pragma: no cover
+        reasons.append(f"the {engine.name} engine cannot run this call: {why}")
+    if fast_path is True:
+        raise FastPathError("fast_path=True, but " + "; ".join(reasons))
+    return GENERIC

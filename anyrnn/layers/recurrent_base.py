@@ -19,9 +19,10 @@ Sequence options, the same for every cell:
   pass: ``h`` (and ``c``) and the gate activations, each (batch, n_steps, n_nodes).
   They are for inspection; gradients flow through the other outputs.
 * ``fast_path``: ``"auto"`` (default) runs the in-place engine on NumPy and CuPy when the
-  call allows it (no mask, no ``return_all_states``) and the generic engine otherwise;
-  ``True`` requires the in-place engine (an error says why it cannot run); ``False``
-  runs the generic Array API engine everywhere. They agree to rounding.
+  call allows it (no mask, no ``return_all_states``), the generic engine traced by
+  ``jax.jit`` on JAX, and the generic engine eagerly otherwise; ``True`` requires one of
+  the first two (an error says why neither can run); ``False`` runs the generic Array API
+  engine eagerly everywhere. They agree to rounding.
 
 Thread safety: ``infer`` (and the estimators' ``predict``) may run from several threads
 at once on one layer: each thread has its own scratch buffers and nothing of the layer
