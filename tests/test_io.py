@@ -16,6 +16,7 @@ from conftest import rel_err
 import anyrnn
 from anyrnn import ModelFileError
 from anyrnn import io as anyrnn_io
+from anyrnn.io import saving
 
 X = np.random.default_rng(0).normal(size=(6, 4, 3))
 Y = (X[:, :, 0].sum(axis=1) > 0).astype(int)
@@ -100,7 +101,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk pulled out mid-save")
 
-    monkeypatch.setattr(anyrnn_io.os, "replace", crash)
+    monkeypatch.setattr(saving.os, "replace", crash)  # what _write_atomic calls
     with pytest.raises(OSError, match="mid-save"):
         other.save(path)
     assert path.read_bytes() == original

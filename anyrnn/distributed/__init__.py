@@ -4,8 +4,8 @@ Each process (rank) holds a shard of the data and a replica of the model. Rank 0
 initial weights are broadcast once; each step every rank computes the gradient of its
 share of a global minibatch, one all-reduce over one flat buffer averages them
 (weighted by the ranks' sample counts), and every rank applies the same update, so the
-replicas stay bit-identical. :mod:`anyrnn.distributed.sync` says how the global
-minibatches are formed and what happens when a rank fails.
+replicas stay bit-identical. :mod:`anyrnn.distributed.shards` says how the global
+minibatches are formed, :mod:`anyrnn.distributed.faults` what happens when a rank fails.
 
 Estimators: ``clf.fit(X_shard, y_shard, comm=MPI.COMM_WORLD)``. Hand-written loops::
 
@@ -17,15 +17,9 @@ mpi4py is optional: ``pip install 'anyrnn[mpi]'``. Nothing here imports it until
 communicator is used.
 """
 
-from .sync import (
-    MPI_EXTRA_HINT,
-    Shards,
-    Sync,
-    allreduce_grads,
-    broadcast_params,
-    check_replicas,
-    plain_layers,
-)
+from .functions import allreduce_grads, broadcast_params, check_replicas
+from .shards import Shards
+from .sync import MPI_EXTRA_HINT, Sync, plain_layers
 from .transport import (
     GPU_TRANSPORTS,
     TRANSPORTS,

@@ -4,70 +4,30 @@ A fit loop asks a :class:`Sync` at a few named points; with ``comm=None`` (or a
 communicator of one process) every call is a no-op that returns its input, so the
 single-process fit is unchanged bit for bit.
 
-How the global minibatches are formed
--------------------------------------
-Rank ``r`` holds ``n_r`` samples. The samples of all ranks are numbered in rank order:
-rank 0's are ``0 .. n_0-1``, rank 1's follow, and so on — the *global* data set is the
-concatenation of the shards. Every rank holds the same random stream (rank 0's
-generator state is broadcast once per fit), so every epoch every rank draws the *same*
-permutation of the ``N = Σ n_r`` global sample numbers, exactly as the one-process fit
-draws its permutation of ``N`` samples, and cuts it into the same global minibatches of
-``batch_size``. Of each global minibatch a rank takes the samples it holds, in the
-permutation's order: a shuffle of its own shard. All ranks therefore run the same
-number of steps per epoch (``ceil(N / batch_size)``); a rank may hold few or none of a
-minibatch's samples. Its gradient, a mean over its local samples, is weighted by their
-count in one all-reduce (an empty local batch sends zeros and still joins), and the
-sum divided by the global count: the mean gradient of the global minibatch, as one
-process would compute it on all the data, up to the order of floating-point additions.
-Every rank then applies the same reduced gradient to the same weights: the replicas
-stay bit-identical (MPI gives every rank the same reduction result; check it with
-:meth:`Sync.check_replicas`).
-
-Drawing a permutation of ``N`` numbers on every rank costs ``8 N`` bytes and a few ns per
-sample per epoch: negligible next to a forward and backward pass of the same samples.
-
-Faults
-------
-An exception on one rank while the others wait in a collective would leave them waiting
-forever. :meth:`Sync.guard` therefore aborts the whole MPI job (``MPI_Abort``) after
-writing the failing rank, the error and its traceback to stderr. Errors that every rank
-raises together are not fatal: :meth:`Sync.together` gathers the ranks' local errors
-(bad input on one rank) and raises one on every rank, and :meth:`Sync.collective` marks
-an error that all ranks reach by a shared decision (a diverged loss).
+:mod:`.shards` says how the global minibatches are formed, :mod:`.faults` what happens
+when a rank fails; :mod:`.functions` holds the same collectives as functions of a
+communicator, for hand-written loops.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import sys
-import traceback
-import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from ..backend import to_numpy
+from .faults import Faults
+from .shards import Shards
 from .transport import choose_transport, cuda_aware_mpi, make_transport, nccl_available
 
-__all__ = [
-    "MPI_EXTRA_HINT",
-    "Shards",
-    "Sync",
-    "allreduce_grads",
-    "broadcast_params",
-    "check_replicas",
-    "plain_layers",
-]
+__all__ = ["MPI_EXTRA_HINT", "Sync", "plain_layers"]
 
 MPI_EXTRA_HINT = (
     "pip install 'anyrnn[mpi]' (mpi4py and the MPICH library from PyPI), or on a cluster "
     "mpi4py built against the cluster's MPI"
 )
-
-_COLLECTIVE = "_anyrnn_collective"
 
 
 def plain_layers(layers: Any) -> list:
@@ -86,54 +46,7 @@ def plain_layers(layers: Any) -> list:
     return out
 
 
-class Shards:
-    """How ``n_global`` samples are split over the ranks, in rank order.
-
-    Attributes
-    ----------
-    sizes : tuple of int
-        Samples per rank.
-    rank, offset, n_local, n_global : int
-        This rank, the global number of its first sample, its count, the total.
-    """
-
-    def __init__(self, sizes: tuple[int, ...], rank: int):
-        self.sizes, self.rank = tuple(int(s) for s in sizes), rank
-        self.offset = sum(self.sizes[:rank])
-        self.n_local = self.sizes[rank]
-        self.n_global = sum(self.sizes)
-
-    def local(self, idx: np.ndarray) -> np.ndarray:
-        """This rank's samples among the global sample numbers ``idx``, as local numbers.
-
-        The order of ``idx`` is kept. With one rank, ``idx`` itself.
-        """
-        if len(self.sizes) == 1:
-            return idx
-        idx = np.asarray(idx)
-        inside = (idx >= self.offset) & (idx < self.offset + self.n_local)
-        return idx[inside] - self.offset
-
-    def rows(self, a: Any) -> Any:
-        """This rank's rows of ``a``, an array of all ranks' samples in rank order."""
-        return a if len(self.sizes) == 1 else a[self.offset : self.offset + self.n_local]
-
-    def minibatches(
-        self, rng: np.random.Generator, batch_size: int
-    ) -> Iterator[tuple[np.ndarray, int]]:
-        """One epoch: ``(local indices, global minibatch size)`` per step.
-
-        One permutation of the ``n_global`` sample numbers is drawn from ``rng`` (the same
-        draw as a one-process fit of all the data), cut into minibatches of
-        ``batch_size``; each step yields the local part (maybe empty) of one of them.
-        """
-        perm = rng.permutation(self.n_global)
-        for start in range(0, self.n_global, batch_size):
-            batch = perm[start : start + batch_size]
-            yield self.local(batch), int(batch.shape[0])
-
-
-class Sync:
+class Sync(Faults):
     """Collective operations of a data-parallel fit over an mpi4py communicator.
 
     Build it with :meth:`create`: ``Sync.create(None)`` is the no-op object of a
@@ -412,67 +325,6 @@ class Sync:
                     )
                 )
 
-    # ------------------------------------------------------------- faults
-    @staticmethod
-    def collective(exc: BaseException) -> BaseException:
-        """Mark ``exc`` as raised by every rank together (:meth:`guard` lets it through)."""
-        setattr(exc, _COLLECTIVE, True)
-        return exc
-
-    @contextlib.contextmanager
-    def together(self) -> Iterator[None]:
-        """Run a block of local work (no collectives inside) and raise its errors everywhere.
-
-        If the block raises on any rank, every rank raises after it: the failing rank
-        its own exception, the others one of the same built-in type (``ValueError``,
-        ``TypeError``; ``RuntimeError`` otherwise) naming the rank and its message.
-        """
-        if self.size == 1:
-            yield
-            return
-        error: Exception | None = None
-        try:
-            yield
-        except Exception as exc:  # noqa: BLE001 - reported to every rank below
-            error = exc
-        reports = self.allgather(None if error is None else (type(error).__name__, str(error)))
-        failed = [(r, rep) for r, rep in enumerate(reports) if rep is not None]
-        if not failed:
-            return
-        if error is not None:
-            raise self.collective(error)
-        r, (name, message) = failed[0]
-        cls = {"ValueError": ValueError, "TypeError": TypeError}.get(name, RuntimeError)
-        raise self.collective(cls(f"rank {r} of {self.size} failed: {name}: {message}"))
-
-    @contextlib.contextmanager
-    def guard(self) -> Iterator[None]:
-        """Abort every rank (``MPI_Abort``) when the block raises on one rank alone.
-
-        Exceptions marked by :meth:`collective` (raised on every rank) pass through, as
-        does everything when there is one rank. Otherwise the rank writes its rank, the
-        error and the traceback to stderr and aborts the communicator, so no other rank
-        waits forever in a collective.
-        """
-        try:
-            yield
-        except Exception as exc:
-            if self.size == 1 or getattr(exc, _COLLECTIVE, False):
-                raise
-            self.abort(exc)
-            raise  # only if the MPI library returned from Abort
-
-    def abort(self, exc: BaseException) -> None:
-        """Write ``exc`` with this rank's number to stderr, then ``MPI_Abort`` the job."""
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        sys.stderr.write(
-            f"anyrnn: rank {self.rank} of {self.size} failed: {type(exc).__name__}: {exc}\n"
-            f"{text}anyrnn: aborting all {self.size} ranks (MPI_Abort) so that none "
-            "waits forever\n"
-        )
-        sys.stderr.flush()
-        self.comm.Abort(1)
-
 
 def _named(layer: Any) -> list[tuple[str, Any]]:
     return list(layer.params.items())
@@ -487,61 +339,3 @@ def _size(v: Any) -> int:
 
 def _flatten(xp: Any, arrays: list) -> Any:
     return xp.concat([xp.reshape(a, (-1,)) for a in arrays], axis=0)
-
-
-# --------------------------------------------------------------------------- functions
-
-#: one Sync per live communicator, so that a GPU transport (an NCCL communicator) is
-#: made once, not at every step of a hand-written loop
-_SYNCS: dict[int, Sync] = {}
-
-
-def _sync_for(comm: Any, gpu: str | None) -> Sync:
-    if comm is None or isinstance(comm, Sync):
-        return Sync.create(comm, gpu=gpu)
-    key = id(comm)
-    sync = _SYNCS.get(key)
-    if sync is None or sync.comm is not comm or (gpu is not None and sync.gpu != gpu):
-        sync = Sync.create(comm, gpu=gpu)
-        _SYNCS[key] = sync
-        weakref.finalize(comm, _SYNCS.pop, key, None)
-    return sync
-
-
-def broadcast_params(layers: Any, comm: Any, root: int = 0, *, gpu: str | None = None) -> None:
-    """Give every rank of ``comm`` the parameters of rank ``root``.
-
-    Call it once after building the layers, before training, on every rank.
-
-    Parameters
-    ----------
-    layers : layer, container or list of them
-    comm : mpi4py.MPI.Intracomm, Sync or None (None: nothing to do)
-    root : int
-    gpu : {"auto", "nccl", "mpi", "host"} or None
-        How CuPy buffers travel.
-    """
-    _sync_for(comm, gpu).broadcast_params(layers, root)
-
-
-def allreduce_grads(
-    layers: Any, comm: Any, n: int | None = None, *, gpu: str | None = None
-) -> float:
-    """Average the gradients of ``layers`` over the ranks of ``comm``, weighted by ``n``.
-
-    Call it on every rank after ``backward`` and before the optimizer step. ``n`` is the
-    number of samples this rank's gradients are a mean over (0 for an empty batch: its
-    gradients are not read); with it the result is the mean gradient of all the ranks'
-    samples. ``n=None`` gives each rank weight 1. One all-reduce of one flat buffer.
-
-    Returns
-    -------
-    float
-        The total weight (the global batch size when ``n`` counts samples).
-    """
-    return _sync_for(comm, gpu).allreduce_grads(layers, n)
-
-
-def check_replicas(layers: Any, comm: Any) -> None:
-    """Raise ``RuntimeError`` on every rank unless all ranks' parameters are bit-identical."""
-    _sync_for(comm, None).check_replicas(layers)
