@@ -21,11 +21,11 @@ for sm_80 and sm_90 without a device.
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any
 
 import numpy as np
 
+from .._warn import warn_user
 from ..backend import to_numpy
 from ..cells.base import CONSTANTS
 from . import codegen, cudagen
@@ -134,11 +134,10 @@ def self_check(
         why = check_kernel(prog, binding, backend, factory)
         _RESULTS[key] = why
         if why is not None:
-            warnings.warn(
+            warn_user(
                 f"anyrnn: the CUDA kernel for {prog} ({backend.dtype_name}, device "
                 f"{backend.device}) failed its self-check, so this layer runs on the generic "
                 f"engine: {why}",
                 RuntimeWarning,
-                stacklevel=4,
             )
     return _RESULTS[key]

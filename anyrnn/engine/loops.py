@@ -21,11 +21,11 @@ return to Python per step. The functions are compiled on first use and cached
 from __future__ import annotations
 
 import functools
-import warnings
 from typing import Any
 
 import numpy as np
 
+from .._warn import warn_user
 from . import codegen, ffi, kernel_cache
 from .codegen import Binding, Call, CpuPlan, Ref
 
@@ -181,11 +181,10 @@ class LoopRunner:
             if not isinstance(exc, (numba.core.errors.NumbaError, TypeError)):
                 raise
             self._failed = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-            warnings.warn(
+            warn_user(
                 f"anyrnn: the compiled loop {self.name} ({self.direction}) failed to compile, "
                 f"so the per-step kernels run instead: {self._failed}",
                 RuntimeWarning,
-                stacklevel=4,
             )
             return False
         return True

@@ -27,12 +27,12 @@ import hashlib
 import io
 import json
 import math
-import warnings
 import zipfile
 from typing import Any
 
 import numpy as np
 
+from .._warn import warn_user
 from ..backend import DTYPE_NAMES
 
 FORMAT_NAME = "anyrnn-model"
@@ -118,12 +118,11 @@ def _read_header(zf: zipfile.ZipFile) -> dict:
             )
         checks = (("arrays_sha256", str),)
     else:
-        warnings.warn(
+        warn_user(
             "this model file has format version 1, whose header (architecture and "
             "hyper-parameters) is not covered by a checksum; its arrays are checked as "
             "before. Save it again to write version 2.",
             UserWarning,
-            stacklevel=5,
         )
         checks = ()
     for key, kind in (
