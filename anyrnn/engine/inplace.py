@@ -23,9 +23,9 @@ What it stores, and where (``t`` the step, ``n`` the units, G the gates):
   (T, batch, G·n) buffer where the step then leaves its gate values (for a one-gate cell
   that keeps no gate value, into the states' own buffer); other values the backward
   needs (GRU's ``u_n``) in (T, batch, n) buffers. ``tanh(c)`` is recomputed in reverse;
-* the reverse loop keeps the per-step gradients of a chunk of about T/8 steps, then does
-  the chunk's weight-gradient and ``dX`` matmuls: big matmuls over many steps, and a
-  gradient buffer an eighth of T·batch·G·n.
+* the reverse loop keeps the per-step gradients of a chunk of about T/8 steps (at least
+  8), then does the chunk's weight-gradient and ``dX`` matmuls: big matmuls over many
+  steps, and a gradient buffer about an eighth of T·batch·G·n.
 
 Which values go where follows the naming conventions of :mod:`anyrnn.cells.base`.
 """
@@ -43,10 +43,14 @@ from . import codegen, cuda, cudagen, loops
 from .bindings import Binding, _bindings, backward_binding, forward_binding
 from .workspace import reuse_buffer
 
-__all__ = ["CHUNKS", "InplaceEngine"]
+__all__ = ["CHUNKS", "MIN_CHUNK_STEPS", "InplaceEngine"]
 
-#: The reverse loop does its weight-gradient matmuls every ceil(T / CHUNKS) steps.
+#: The reverse loop does its weight-gradient matmuls every ceil(T / CHUNKS) steps, but
+#: over at least MIN_CHUNK_STEPS steps (or all of them): for short sequences, per-chunk
+#: calls cost more than the chunk's memory (the demo's 8 steps: about a quarter of its
+#: time in chunks of one step).
 CHUNKS = 8
+MIN_CHUNK_STEPS = 8
 
 
 def _module(backend: Any) -> Any:
@@ -274,7 +278,7 @@ class InplaceEngine:
         for b in run.buffers:
             if b.startswith("tmp_"):
                 buffers[b] = reuse_buffer(m, workspace, b, (batch, n), dtype)
-        chunk = -(-n_steps // CHUNKS)
+        chunk = min(n_steps, max(-(-n_steps // CHUNKS), MIN_CHUNK_STEPS))
         dz_buf = reuse_buffer(m, workspace, "dz", (chunk, batch, gn), dtype)
         du_buf = (
             reuse_buffer(m, workspace, "du", (chunk, batch, gn), dtype) if cell.has_u() else dz_buf

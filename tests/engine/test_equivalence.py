@@ -124,7 +124,7 @@ def _run(layer, X, init, d_outs):
 @pytest.mark.parametrize("cls, kw", VARIANTS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("options", list(OPTIONS.values()), ids=list(OPTIONS))
-@pytest.mark.parametrize("n_steps", [1, 7, 20])  # one chunk; chunks of one step; uneven
+@pytest.mark.parametrize("n_steps", [1, 7, 20])  # one step; one chunk; chunks 8, 8, 4
 def test_every_engine_equals_the_generic_engine(flavour, cls, kw, dtype, options, n_steps):
     fast, generic = _pair(cls, kw, flavour, dtype, options)
     rng = np.random.default_rng(6)
