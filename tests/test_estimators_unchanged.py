@@ -185,9 +185,11 @@ def test_a_failing_call_leaves_a_fitted_regressor_unchanged(case):
     assert_unchanged(fitted_regressor(), call, match=match)
 
 
+@pytest.mark.filterwarnings("error")  # R² of one sample is NaN, without scikit-learn's warning
 def test_early_stopping_on_loss_needs_only_one_validation_sample():
     reg = RNNRegressor(**FAST, early_stopping="loss", validation_fraction=0.02).fit(X, Y_REAL)
     assert len(reg.validation_loss_curve_) == reg.n_iter_
+    assert np.isnan(reg.validation_scores_).all()
 
 
 @pytest.mark.filterwarnings("ignore:overflow:RuntimeWarning", "ignore:invalid:RuntimeWarning")

@@ -124,7 +124,7 @@ class RNNRegressor(RegressorMixin, _RNNEstimator):
         y = data.y_host
         if data.sequences:  # out has the steps of the longest held-out sequence only
             y = y[:, : out.shape[1]]
-        return _r2(to_numpy(out), y, lengths, data.w)
+        return _r2(to_numpy(out), y, lengths, data.w, quiet=True)
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, comm: Any = None) -> RNNRegressor:
         """Fit on sequences X (as for :meth:`RNNClassifier.fit`) and real targets y.
@@ -181,8 +181,10 @@ def _check_target_range(y: np.ndarray, dtype_name: str, batch: int) -> None:
         )
 
 
-def _r2(pred: np.ndarray, y: np.ndarray, lengths: Any, w: Any) -> float:
-    """R² over samples (and real steps of sequence targets), every output pooled."""
+def _r2(pred: np.ndarray, y: np.ndarray, lengths: Any, w: Any, *, quiet: bool = False) -> float:
+    """R² over samples (and real steps of sequence targets), every output pooled. For
+    fewer than two it is undefined: NaN, with scikit-learn's warning unless ``quiet`` (the
+    early-stopping monitor, which records the score of a held-out part it does not use)."""
     if y.ndim == 3:
         n, t, k = y.shape
         real = (
@@ -191,5 +193,7 @@ def _r2(pred: np.ndarray, y: np.ndarray, lengths: Any, w: Any) -> float:
             else np.arange(t)[None, :] < np.asarray(lengths)[:, None]
         )
         ww = None if w is None else np.broadcast_to(np.asarray(w)[:, None], (n, t))[real]
-        return float(r2_score(y[real], pred.reshape(y.shape)[real], sample_weight=ww))
+        y, pred, w = y[real], pred.reshape(y.shape)[real], ww
+    if quiet and len(y) < 2:
+        return float("nan")
     return float(r2_score(y, pred.reshape(y.shape), sample_weight=w))
