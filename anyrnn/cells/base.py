@@ -39,10 +39,16 @@ from . import pointwise
 from .init import glorot_uniform, orthogonal
 from .language import program
 
-__all__ = ["Cell", "CONSTANTS"]
+__all__ = ["Cell", "CONSTANTS", "constants"]
 
 #: scalar parameters of the step functions, and their values
 CONSTANTS = {"half": 0.5, "one": 1.0, "zero": 0.0}
+
+
+@functools.cache
+def constants(dtype: Any) -> dict:
+    """:data:`CONSTANTS` as NumPy scalars of ``dtype`` (what the kernels are passed)."""
+    return {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
 
 
 class Cell:
@@ -168,13 +174,13 @@ class Cell:
         blocks), the one on the recurrent product (what multiplies into ``W_h``; the same
         array when they agree), and the carries for step t-1.
         """
-        names = ("dh_mm",) + self.carries()
-        values = {**cache, **dict(zip(names, carries)), "dy": dy}
+        names = self.carries()
+        values = {**cache, **dict(zip(("dh_mm",) + names, carries)), "dy": dy}
         out = _call(self.backward_program, values, q, xp)
         d_a = self._join(out, "da", xp)
         d_u = self._join(out, "du", xp) if self.has_u() else d_a
         dh_mm = d_u @ q["W_hT"]  # w = h_{t-1}·W_h
-        return d_a, d_u, (dh_mm,) + tuple(out[f"{c}_prev"] for c in self.carries())
+        return d_a, d_u, (dh_mm,) + tuple(out[f"{c}_prev"] for c in names)
 
     def _join(self, out: dict, prefix: str, xp: Any) -> Any:
         if self.n_gates == 1:
@@ -183,11 +189,8 @@ class Cell:
 
     def state_grads(self, q: dict, carries: tuple, *, xp: Any) -> tuple:
         """The gradients on the initial state from the carries left after step 0."""
-        dh = carries[0]
         by_name = dict(zip(self.carries(), carries[1:]))
-        if "dh_direct" in by_name:  # h_0 reaches h_1 directly (GRU) and through W_h
-            dh = pointwise.add(xp, by_name["dh_direct"], dh)
-        return (dh,) + tuple(by_name[f"d{s}"] for s in self.state_names[1:])
+        return (carries[0],) + tuple(by_name[f"d{s}"] for s in self.state_names[1:])
 
     def recurrent_grads(self, h_prev2: Any, cached: Any, d_u2: Any, *, xp: Any) -> dict:
         """Gradients of the recurrent parameters from the stacked deltas (one matmul).
@@ -201,10 +204,6 @@ class Cell:
             grads["B_h"] = xp.sum(d_u2, axis=0)
         return grads
 
-    def step_values(self, cache: dict) -> dict:
-        """Named per-step values (gate activations, ...) for ``return_all_states``."""
-        return {name: cache[name] for name in self.value_names}
-
 
 def _like(xp: Any, host: np.ndarray, ref: Any) -> Any:
     """``host`` as an array of ``ref``'s namespace, dtype and device."""
@@ -212,12 +211,16 @@ def _like(xp: Any, host: np.ndarray, ref: Any) -> Any:
 
 
 @functools.cache
+@functools.cache
 def _params(prog: str | None) -> tuple[str, ...]:
+    """The step function's parameters after ``m`` (read once per program: every time step
+    of the generic engine asks)."""
     if prog is None:
         return ()
     return tuple(inspect.signature(pointwise.FUNCTIONS[prog]).parameters)[1:]
 
 
+@functools.cache
 def _returns(prog: str | None) -> tuple[str, ...]:
     if prog is None:
         return ()

@@ -82,6 +82,13 @@ class GRUCell(Cell):
         d_a = xp.concat([d_rz, out["da_n"]], axis=1)
         return d_a, d_a, (dh,)
 
+    def state_grads(self, q: dict, carries: tuple, *, xp: Any) -> tuple:
+        # h_0 reaches h_1 directly as well as through W_h: its carry dh_direct joins dh
+        (dh,) = super().state_grads(q, carries, xp=xp)
+        if "dh_direct" in self.carries():
+            dh = pointwise.add(xp, carries[1 + self.carries().index("dh_direct")], dh)
+        return (dh,)
+
     def recurrent_grads(self, h_prev2: Any, cached: Any, d_u2: Any, *, xp: Any) -> dict:
         if self.reset_after:
             return super().recurrent_grads(h_prev2, cached, d_u2, xp=xp)

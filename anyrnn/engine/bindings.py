@@ -11,7 +11,7 @@ where follows the naming conventions of :mod:`anyrnn.cells.base`.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..cells.base import CONSTANTS, Cell, _params, _returns
 from ..cells.language import ProgramError
@@ -47,14 +47,19 @@ class Binding:
     params: dict[str, Ref]
     returns: tuple[Ref, ...]
     widths: dict[str, int]  # buffer -> number of column blocks
-    placed: dict[str, Ref] = field(default_factory=dict)  # values crossing a tanh
 
     def signature(self) -> tuple:
+        """A hashable form (for caches keyed by binding); :meth:`from_signature` undoes it."""
         return (
             tuple(sorted((k, v) for k, v in self.params.items())),
             self.returns,
             tuple(sorted(self.widths.items())),
         )
+
+    @classmethod
+    def from_signature(cls, signature: tuple) -> Binding:
+        params, returns, widths = signature
+        return cls(dict(params), returns, dict(widths))
 
 
 def _gate_block(cell: Cell, name: str, prefix: str) -> int | None:

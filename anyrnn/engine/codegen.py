@@ -329,8 +329,7 @@ def _ufunc_loop(prog: Program, stmts: list[int], refs: dict) -> list | None:
 @functools.cache
 def _cpu_plan_cached(prog_name: str, signature: tuple) -> CpuPlan:
     prog = program(prog_name)
-    params, returns, widths = signature
-    binding = Binding(dict(params), returns, dict(widths))
+    binding = Binding.from_signature(signature)
     refs = _place(prog, binding)
     ops = _ops(prog)
     items: list = []

@@ -27,7 +27,7 @@ import numpy as np
 
 from .._warn import warn_user
 from ..backend import to_numpy
-from ..cells.base import CONSTANTS
+from ..cells.base import constants
 from . import codegen, cudagen
 
 __all__ = ["OPTIONS", "check_kernel", "cupy_kernel", "runner", "self_check", "random_buffers"]
@@ -92,7 +92,7 @@ def check_kernel(
     rng = np.random.default_rng(0)
     steps, rows, n, t = 3, 2, 3, 1
     host = random_buffers(binding, dtype, rng, steps, rows, n)
-    const = {k: dtype.type(v) for k, v in CONSTANTS.items()}
+    const = constants(dtype)
     try:
         device = {k: backend.from_host(v.copy()) for k, v in host.items()}
         backend.run(runner(prog, binding, factory), device, t, n, rows, const)

@@ -37,10 +37,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import register_probe
-from ..cells.base import CONSTANTS, Cell, _returns
+from ..cells.base import Cell, _returns, constants
 from ..cells.simple import SimpleCell
 from . import codegen, cuda, cudagen, loops
-from .bindings import Binding, _bindings, backward_binding, forward_binding
+from .bindings import Binding, _bindings
 from .workspace import reuse_buffer
 
 __all__ = ["CHUNKS", "MIN_CHUNK_STEPS", "InplaceEngine"]
@@ -183,7 +183,7 @@ class InplaceEngine:
         dtype = X.dtype
         G = cell.n_gates
         q = cell.prepare(params, xp=backend.xp)
-        const = {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
+        const = constants(dtype)
         x2 = m.ascontiguousarray(X.transpose(1, 0, 2)).reshape(n_steps * batch, n_features)
         if keep_tape and m.may_share_memory(x2, X):
             x2 = x2.copy()  # the tape never keeps the caller's memory
@@ -250,7 +250,7 @@ class InplaceEngine:
         G = cell.n_gates
         gn = G * n
         q = cell.prepare(params, xp=backend.xp)
-        const = {k: np.dtype(dtype).type(v) for k, v in CONSTANTS.items()}
+        const = constants(dtype)
         key = "backward" if d_seq is not None else "backward-last"
         run = self._runner(*_bindings(cell)[key], backend)
         loop = None
@@ -338,11 +338,8 @@ def show_kernels(cells: list[Cell], targets: tuple[str, ...] = ("cpu", "cuda")) 
         if cell.forward_program is None:
             parts.append(f"# {cell.name}: no in-place form (the generic engine runs it)\n")
             continue
-        bindings = [
-            (cell.forward_program, forward_binding(cell), "forward"),
-            (cell.backward_program, backward_binding(cell, True), "backward"),
-        ]
-        for prog, binding, direction in bindings:
+        for direction in ("forward", "backward"):
+            prog, binding = _bindings(cell)[direction]
             head = f"# ---- {cell.name}: {prog} "
             if "cpu" in targets:
                 step = codegen.cpu_step(prog, binding, use_numba=True, compile=False)

@@ -216,8 +216,7 @@ class LoopRunner:
 
 @functools.cache
 def _runner(prog_name: str, signature: tuple, direction: str) -> LoopRunner:
-    params, returns, widths = signature
-    return LoopRunner(prog_name, Binding(dict(params), returns, dict(widths)), direction)
+    return LoopRunner(prog_name, Binding.from_signature(signature), direction)
 
 
 def runner(prog_name: str, binding: Binding, direction: str) -> LoopRunner:
