@@ -95,6 +95,12 @@ class Backend:
                 return self.xp.int32
         return self.xp.int64
 
+    @property
+    def spec(self) -> str:
+        """What ``resolve_backend`` takes to make this backend again (files, pickles,
+        ``get_params``): its name, or its namespace module's for another namespace."""
+        return self.name if self.name in BACKEND_NAMES else self._module_name
+
     def run(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with this backend's device current (CuPy allocates and
         launches on the current device, whatever array it is given)."""

@@ -276,8 +276,7 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
 
 def _reduce_backend(backend: Backend) -> tuple:
     """Pickle ``backend`` by name: a call to :func:`resolve_backend` on load."""
-    spec = backend.name if backend.name in BACKEND_NAMES else backend._module_name
-    return (resolve_backend, (spec, backend._device_for_pickle(), backend.dtype_name))
+    return (resolve_backend, (backend.spec, backend._device_for_pickle(), backend.dtype_name))
 
 
 copyreg.pickle(Backend, _reduce_backend)

@@ -65,7 +65,7 @@ class _ModelFiles:
         check_is_fitted(self)
         params = self.get_params(deep=False)
         backend = self._backend
-        params["backend"] = backend.name if backend.name in BACKEND_NAMES else backend._module_name
+        params["backend"] = backend.spec
         params["device"] = None
         if not isinstance(params.get("random_state"), int | type(None)):
             params["random_state"] = None  # a Generator's state is not a hyper-parameter

@@ -22,14 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import BACKEND_NAMES, Backend, resolve_backend
+from ..backend import resolve_backend
 from .format import FORMAT_NAME, FORMAT_VERSION, ModelFileError, _seal, _serialize
 from .loading import _build, _guard, _parse
 from .registry import _REGISTRY, json_value
-
-
-def _backend_spec(backend: Backend) -> str:
-    return backend.name if backend.name in BACKEND_NAMES else backend._module_name
 
 
 def _contents(obj: Any) -> tuple[dict, dict[str, np.ndarray]]:
@@ -47,7 +43,7 @@ def _contents(obj: Any) -> tuple[dict, dict[str, np.ndarray]]:
         "class": cls,
         "config": config,
         "state": state,
-        "saved_backend": {"name": _backend_spec(backend), "device": str(backend.device)},
+        "saved_backend": {"name": backend.spec, "device": str(backend.device)},
         "dtype": backend.dtype_name,
     }
     return _seal(header, arrays), arrays
