@@ -32,6 +32,7 @@ Which values go where follows the naming conventions of :mod:`anyrnn.cells.base`
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -149,19 +150,14 @@ class InplaceEngine:
     def _factory(self) -> Any:
         return cuda.cupy_kernel if self.cuda is None else self.cuda
 
-    def _runner(self, prog: str, binding: Binding, backend: Any) -> Any:
-        """``run(buffers, t, n, rows, consts)`` for one step function."""
-        flavor = self.flavor(backend)
+    def _runners(self, cell: Cell, key: str, flavor: str) -> tuple[Any, Any]:
+        """``(run, loop)`` for one step function of ``cell`` (``key`` as in
+        :func:`_bindings`): ``run(buffers, t, n, rows, consts)`` runs one step, ``loop``
+        the compiled time loop (None unless ``flavor`` is ``"loop"``)."""
+        prog, binding = _bindings(cell)[key]
         if flavor == "cuda":
-            return cuda.runner(prog, binding, self._factory())
-        step = codegen.cpu_step(prog, binding, flavor in ("numba", "loop"))
-        fn, names, consts = step.fn, step.buffers, step.consts
-
-        def run(buffers: dict, t: int, n: int, rows: int, const: dict) -> None:
-            fn(*[buffers[b] for b in names], t, n, rows, *[const[c] for c in consts])
-
-        run.buffers = names  # type: ignore[attr-defined]
-        return run
+            return cuda.runner(prog, binding, self._factory()), None
+        return _cpu_runners(cell, key, flavor)
 
     # forward ---------------------------------------------------------------------
     def forward(
@@ -188,7 +184,7 @@ class InplaceEngine:
         if keep_tape and m.may_share_memory(x2, X):
             x2 = x2.copy()  # the tape never keeps the caller's memory
         flavor = self.flavor(backend)
-        run = self._runner(*_bindings(cell)["forward"], backend)
+        run, loop = self._runners(cell, "forward", flavor)
         launch = self.launcher(m)
         buffers: dict[str, Any] = {}
         for s, s0 in zip(cell.state_names, state0):
@@ -210,7 +206,6 @@ class InplaceEngine:
         m.matmul(x2, q["W_x"], out=buffers["gates"].reshape(n_steps * batch, G * n))
         buffers["gates"] += q["B"]  # the hoisted x_t·W_x + B of every step
         W_h, hbuf, w = m.ascontiguousarray(q["W_h"]), buffers["h"], buffers["w"]
-        loop = loops.runner(*_bindings(cell)["forward"], "forward") if flavor == "loop" else None
         if loop is None or not loop.forward(buffers, W_h, n_steps, n, batch, const):
             for t in range(n_steps):
                 launch.matmul(hbuf[t], W_h, w)  # w = h_{t-1}·W_h
@@ -225,8 +220,8 @@ class InplaceEngine:
         else:
             seq = m.ascontiguousarray(seq)  # CuPy has no read-only views
         tape = None
-        if keep_tape:
-            tape = {"x2": x2, "buffers": {k: v for k, v in buffers.items() if k != "w"}}
+        if keep_tape:  # q too: the tape's parameters are never changed in place
+            tape = {"x2": x2, "q": q, "buffers": {k: v for k, v in buffers.items() if k != "w"}}
         return seq, finals, None, tape
 
     # backward --------------------------------------------------------------------
@@ -249,13 +244,11 @@ class InplaceEngine:
         dtype = hbuf.dtype
         G = cell.n_gates
         gn = G * n
-        q = cell.prepare(params, xp=backend.xp)
+        q = tape["q"]
         const = constants(dtype)
         key = "backward" if d_seq is not None else "backward-last"
-        run = self._runner(*_bindings(cell)[key], backend)
-        loop = None
-        if self.flavor(backend) == "loop":
-            loop = loops.runner(*_bindings(cell)[key], "backward")
+        flavor = self.flavor(backend)
+        run, loop = self._runners(cell, key, flavor)
         launch = self.launcher(m)
         W_hT = m.ascontiguousarray(q["W_hT"])  # once per pass: faster than a view
         W_xT = q["W_xT"]
@@ -273,7 +266,7 @@ class InplaceEngine:
             # a time-major view, not a copy (that would be a quarter to a half of what BPTT
             # must keep); the CUDA kernels index contiguous buffers
             buffers["dy"] = d_seq.transpose(1, 0, 2)
-            if self.flavor(backend) == "cuda":
+            if flavor == "cuda":
                 buffers["dy"] = m.ascontiguousarray(buffers["dy"])
         for b in run.buffers:
             if b.startswith("tmp_"):
@@ -327,6 +320,23 @@ class InplaceEngine:
         d_state0 = cell.state_grads(q, carries, xp=backend.xp)
         dX = dX2.reshape(n_steps, batch, n_features).transpose(1, 0, 2)
         return dX, d_state0, grads
+
+
+@functools.cache
+def _cpu_runners(cell: Cell, key: str, flavor: str) -> tuple[Any, Any]:
+    """:meth:`InplaceEngine._runners` on the CPU, made once per kind of cell: the per-call
+    lookups cost a training step of a small layer several percent."""
+    prog, binding = _bindings(cell)[key]
+    step = codegen.cpu_step(prog, binding, flavor in ("numba", "loop"))
+    fn, names, consts = step.fn, step.buffers, step.consts
+
+    def run(buffers: dict, t: int, n: int, rows: int, const: dict) -> None:
+        fn(*[buffers[b] for b in names], t, n, rows, *[const[c] for c in consts])
+
+    run.buffers = names  # type: ignore[attr-defined]
+    direction = "forward" if key == "forward" else "backward"
+    loop = loops.runner(prog, binding, direction) if flavor == "loop" else None
+    return run, loop
 
 
 def show_kernels(cells: list[Cell], targets: tuple[str, ...] = ("cpu", "cuda")) -> str:

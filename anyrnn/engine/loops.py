@@ -153,6 +153,7 @@ class LoopRunner:
         self._pointers = [a in tanh | gemm for a in self.arrays]  # read through pointers
         self._fn: Any = None
         self._failed: str | None = None
+        self._ready: dict = {}  # dtype -> (gemm, tanh, compiled loop)
 
     def _function(self) -> Any:
         if self._fn is None:
@@ -166,15 +167,21 @@ class LoopRunner:
     def _run(self, arrays: list, scalars: list) -> bool:
         if self._failed is not None:
             return False
-        ptrs = ffi.pointers(arrays[-1].dtype)
-        if isinstance(ptrs, str):
-            return False
+        dtype = arrays[-1].dtype
+        ready = self._ready.get(dtype)
+        if ready is None:
+            ptrs = ffi.pointers(dtype)
+            if isinstance(ptrs, str):
+                return False
         if not all(a.flags.c_contiguous for a, p in zip(arrays, self._pointers) if p):
             return False  # gemm and tanh take pointers (other buffers, like dy, may be views)
+        if ready is not None:  # called before for this dtype: no lookups, no compile
+            ready[2](ready[0], ready[1], *arrays, *scalars)
+            return True
         args = [ptrs.gemm, ptrs.tanh, *arrays, *scalars]
         try:
             module, fn = self._function()
-            kernel_cache.first_call(module, arrays[-1].dtype.name, lambda: fn(*args))
+            kernel_cache.first_call(module, dtype.name, lambda: fn(*args))
         except Exception as exc:  # a Numba that cannot compile it: say so, run per step
             import numba
 
@@ -187,6 +194,7 @@ class LoopRunner:
                 RuntimeWarning,
             )
             return False
+        self._ready[dtype] = (ptrs.gemm, ptrs.tanh, fn)
         return True
 
     def forward(
