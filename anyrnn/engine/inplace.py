@@ -41,7 +41,7 @@ from ..backend import register_probe
 from ..cells.base import Cell, _returns, constants
 from ..cells.simple import SimpleCell
 from . import codegen, cuda, cudagen, loops
-from .bindings import Binding, _bindings
+from .bindings import _bindings
 from .workspace import reuse_buffer
 
 __all__ = ["CHUNKS", "MIN_CHUNK_STEPS", "InplaceEngine"]
