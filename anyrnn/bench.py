@@ -24,6 +24,7 @@ __all__ = [
     "sync",
     "anyrnn_step",
     "interleaved",
+    "matmul_call",
     "matmul_peak",
     "median_ratio",
 ]
@@ -136,15 +137,10 @@ def median_ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(x / y for x, y in zip(a, b))
 
 
-def matmul_peak(
-    dtype: str,
-    backend: str = "numpy",
-    n: int = 2048,
-    repeats: int = 5,
-    clock: Callable[[], float] = time.perf_counter,
-) -> float:
-    """Measured matmul throughput (GFLOP/s) of an n×n product on ``backend``: the
-    practical ceiling for the matmul-bound RNN work on this machine, in this run."""
+def matmul_call(dtype: str, backend: str = "numpy", n: int = 2048) -> Callable[[], None]:
+    """A callable running one n×n matmul on ``backend`` (``2·n³`` FLOPs): the practical
+    ceiling for the matmul-bound RNN work on this machine. Its ``flops`` attribute is
+    the product's FLOP count."""
     b = resolve_backend(backend, None, dtype)
     rng = np.random.default_rng(0)
     x = b.from_host(rng.random((n, n)))
@@ -156,6 +152,20 @@ def matmul_peak(
             z.block_until_ready()
         sync(b.name)
 
+    mm.flops = 2.0 * n**3  # type: ignore[attr-defined]
+    return mm
+
+
+def matmul_peak(
+    dtype: str,
+    backend: str = "numpy",
+    n: int = 2048,
+    repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Measured matmul throughput (GFLOP/s) of an n×n product on ``backend``, the best of
+    ``repeats`` (see :func:`matmul_call`)."""
+    mm = matmul_call(dtype, backend, n)
     times = interleaved({"mm": mm}, repeats=repeats, warmup=1, block=1, settle=0.0, clock=clock)
     best = min(times["mm"])
-    return 2.0 * n**3 / best / 1e9
+    return mm.flops / best / 1e9  # type: ignore[attr-defined]

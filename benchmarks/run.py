@@ -8,9 +8,10 @@ For each (cell, shape, dtype, backend) the contenders run interleaved (A B C, A 
 ...) after a warm-up: anyrnn on that backend, PyTorch's nn.RNN/LSTM/GRU forward +
 ``backward()`` on the same device (CPU; CUDA/cuDNN when the backend is CuPy), and on
 NumPy a straight per-step loop in the seeds' style. Ratios are medians of per-round
-ratios. Also reported: achieved matmul GFLOP/s against the matmul peak measured in the
-same run, and (NumPy) the peak memory of one training step against the minimum BPTT
-needs. Prints a table; writes JSON (``--json``, default ``benchmarks/results/latest.json``).
+ratios. Also reported: achieved matmul GFLOP/s against a matmul timed in the same
+rounds (the peak), torch's fraction of that peak, the fraction anyrnn would need for the
+CPU-speed issue's target ratio, and (NumPy) the peak memory of one training step against
+the minimum BPTT needs. Prints a table; writes JSON (``--json``, default ``benchmarks/results/latest.json``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,15 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import anyrnn  # noqa: E402
-from anyrnn.bench import SHAPES, anyrnn_step, flops, interleaved, matmul_peak, median_ratio  # noqa: E402
+from anyrnn.bench import (  # noqa: E402
+    SHAPES,
+    anyrnn_step,
+    flops,
+    interleaved,
+    matmul_call,
+    matmul_peak,
+    median_ratio,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -200,9 +209,19 @@ COLUMNS = [  # (key, header, format, width)
     ("naive_ms", "naive ms", ".2f", 9),
     ("ratio_naive", "/naive", ".2f", 7),
     ("gflops", "GFLOP/s", ".1f", 8),
+    ("peak_gflops", "peak", ".0f", 5),
     ("pct_peak", "%peak", ".0f", 6),
+    ("torch_pct_peak", "torch%", ".0f", 7),
+    ("need_pct_peak", "need%", ".0f", 6),
     ("mem_ratio", "mem/min", ".2f", 8),
 ]
+
+#: the CPU-speed issue's targets for anyrnn/torch per shape; ``need%`` is the fraction of
+#: the row's matmul peak anyrnn's matmul FLOPs would have to run at to meet them
+TARGETS = {"S": 0.6, "M": 0.6, "L": 0.8}
+#: the matmul timed in every round beside the contenders (``peak``): one measured before
+#: the run moves with the machine's load, which on a shared VM changes within minutes
+PEAK_N = 1024
 
 
 def format_row(row: dict | None) -> str:
@@ -312,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         for dt in args.dtypes:
             peaks[f"{b}/{dt}"] = matmul_peak(dt, b, clock=clock)
     print(
-        "matmul peak (GFLOP/s, 2048x2048, this run):",
+        "matmul peak before the rows (GFLOP/s, 2048x2048; each row's `peak` is an "
+        f"{PEAK_N}x{PEAK_N} matmul timed in its rounds):",
         ", ".join(f"{k} {v:.0f}" for k, v in peaks.items()),
     )
 
@@ -335,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                         contenders["torch"] = torch_step(cell, shape, dt, device)
                     if b == "numpy" and not args.no_naive:
                         contenders["naive"] = naive_step(cell, shape, dt)
+                    contenders["peak"] = matmul_call(dt, b, PEAK_N)
                     times = interleaved(
                         contenders,
                         repeats=args.repeats,
@@ -344,7 +365,9 @@ def main(argv: list[str] | None = None) -> int:
                         clock=clock,
                     )
                     med = {k: statistics.median(v) for k, v in times.items()}
-                    gf = flops(cell, *shape) / med["anyrnn"] / 1e9
+                    work = flops(cell, *shape)
+                    gf = work / med["anyrnn"] / 1e9
+                    peak = contenders["peak"].flops / med["peak"] / 1e9
                     row = {
                         "cell": cell,
                         "shape": shape_name,
@@ -353,8 +376,13 @@ def main(argv: list[str] | None = None) -> int:
                         "backend": b,
                         "anyrnn_ms": 1e3 * med["anyrnn"],
                         "gflops": gf,
-                        "pct_peak": 100 * gf / peaks[f"{b}/{dt}"],
+                        "peak_gflops": peak,
+                        "pct_peak": 100 * gf / peak,
                     }
+                    if "torch" in med:
+                        row["torch_pct_peak"] = 100 * work / med["torch"] / 1e9 / peak
+                        need = work / (TARGETS[shape_name] * med["torch"]) / 1e9
+                        row["need_pct_peak"] = 100 * need / peak
                     for peer in ("torch", "naive"):
                         if peer in times:
                             row[f"{peer}_ms"] = 1e3 * med[peer]
