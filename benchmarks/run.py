@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
                         "peak_gflops": peak,
                         "pct_peak": 100 * gf / peak,
                     }
-                    if "torch" in med:
+                    if "torch" in med and not (b == "cupy" and device == "cpu"):
+                        # (torch on the CPU against a GPU's peak would say nothing)
                         row["torch_pct_peak"] = 100 * work / med["torch"] / 1e9 / peak
                         need = work / (TARGETS[shape_name] * med["torch"]) / 1e9
                         row["need_pct_peak"] = 100 * need / peak

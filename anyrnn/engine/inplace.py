@@ -220,8 +220,16 @@ class InplaceEngine:
         else:
             seq = m.ascontiguousarray(seq)  # CuPy has no read-only views
         tape = None
-        if keep_tape:  # q too: the tape's parameters are never changed in place
-            tape = {"x2": x2, "q": q, "buffers": {k: v for k, v in buffers.items() if k != "w"}}
+        if keep_tape:
+            # what backward reads of q, made once: the transposed weights (views of the
+            # tape's parameters, which are never changed in place) and the constants; not
+            # the gates' scaled weight copies (a parameter set's memory, unused backward)
+            derived = {k: v for k, v in q.items() if k not in params}
+            tape = {
+                "x2": x2,
+                "q": derived,
+                "buffers": {k: v for k, v in buffers.items() if k != "w"},
+            }
         return seq, finals, None, tape
 
     # backward --------------------------------------------------------------------

@@ -175,11 +175,11 @@ class LoopRunner:
                 return False
         if not all(a.flags.c_contiguous for a, p in zip(arrays, self._pointers) if p):
             return False  # gemm and tanh take pointers (other buffers, like dy, may be views)
-        if ready is not None:  # called before for this dtype: no lookups, no compile
-            ready[2](ready[0], ready[1], *arrays, *scalars)
-            return True
-        args = [ptrs.gemm, ptrs.tanh, *arrays, *scalars]
         try:
+            if ready is not None:  # called before for this dtype: no lookups
+                ready[2](ready[0], ready[1], *arrays, *scalars)
+                return True
+            args = [ptrs.gemm, ptrs.tanh, *arrays, *scalars]
             module, fn = self._function()
             kernel_cache.first_call(module, dtype.name, lambda: fn(*args))
         except Exception as exc:  # a Numba that cannot compile it: say so, run per step

@@ -140,3 +140,26 @@ def test_kernels_compile_once_into_a_cache_outside_home_and_the_package(tmp_path
     assert sorted(p for p in (ROOT / "anyrnn").rglob("*") if "__pycache__" not in p.parts) == (
         package
     )
+
+
+def test_a_loop_that_cannot_type_new_arrays_after_its_first_run_falls_back_with_a_warning():
+    # after a first run the loop skips its lookups; a later call whose arrays Numba
+    # cannot type must still warn and hand back to the per-step kernels, not raise
+    from anyrnn.cells.simple import SimpleCell
+    from anyrnn.engine.bindings import _bindings
+
+    prog, binding = _bindings(SimpleCell("tanh"))["forward"]
+    runner = loops.LoopRunner(prog, binding, "forward")  # not the shared, cached one
+    T, B, n = 3, 2, 4
+    const = {"one": 1.0, "half": 0.5, "zero": 0.0}
+
+    def buffers() -> dict:
+        shapes = {"h": (T + 1, B, n), "w": (B, n)}
+        return {k: np.zeros(shapes.get(k, (T, B, n))) for k in runner.arrays[:-1]}
+
+    assert runner.forward(buffers(), np.eye(n), T, n, B, const)
+    assert np.dtype(np.float64) in runner._ready  # the next call takes the short path
+    bad = buffers()
+    bad["gates"] = bad["gates"][0]  # 2-D where the loop indexes three axes
+    with pytest.warns(RuntimeWarning, match="failed to compile"):
+        assert not runner.forward(bad, np.eye(n), T, n, B, const)

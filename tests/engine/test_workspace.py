@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -90,3 +91,20 @@ def test_a_pickled_layer_infers_after_loading_with_every_protocol(protocol):
     expected = layer.infer(X)  # the scratch buffers exist, and are not pickled
     clone = pickle.loads(pickle.dumps(layer, protocol=protocol))
     np.testing.assert_array_equal(clone.infer(X), expected)
+
+
+@pytest.mark.parametrize("cls", [anyrnn.SimpleRNN, anyrnn.LSTM, anyrnn.GRU])
+def test_the_tape_keeps_no_copy_of_the_weights(cls):
+    # backward reads the prepared weights' transposes (views) and constants from the tape;
+    # the gated cells' scaled weight copies must not stay alive with it
+    layer = cls(256, 256, return_sequences=True, dtype="float64")
+    X = np.ones((2, 3, 256))
+    layer.backward(np.ones(layer.forward(X).shape))  # scratch buffers and kernels made
+    tracemalloc.start()
+    try:
+        layer.forward(X)
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    weights = sum(p.nbytes for p in layer.params.values())
+    assert held < weights / 8, f"the tape holds {held} bytes; the weights are {weights}"
