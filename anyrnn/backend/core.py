@@ -20,20 +20,36 @@ BACKEND_NAMES = ("numpy", "cupy", "torch", "jax", "array_api_strict")
 DTYPE_NAMES = ("float32", "float64")
 
 
+#: (backend name, is-an-array-of-it, is-its-namespace), in the order they are tried
+_LIBRARIES = (
+    ("numpy", array_api_compat.is_numpy_array, array_api_compat.is_numpy_namespace),
+    ("cupy", array_api_compat.is_cupy_array, array_api_compat.is_cupy_namespace),
+    ("torch", array_api_compat.is_torch_array, array_api_compat.is_torch_namespace),
+    ("jax", array_api_compat.is_jax_array, array_api_compat.is_jax_namespace),
+)
+
+
 def array_library(x: Any) -> str:
     """Name of the array library ``x`` belongs to (``"numpy"``, ``"torch"``, ...)."""
-    if array_api_compat.is_numpy_array(x):
-        return "numpy"
-    if array_api_compat.is_cupy_array(x):
-        return "cupy"
-    if array_api_compat.is_torch_array(x):
-        return "torch"
-    if array_api_compat.is_jax_array(x):
-        return "jax"
+    for name, is_array, _ in _LIBRARIES:
+        if is_array(x):
+            return name
     module = type(x).__module__.split(".")[0]
     if module == "array_api_strict":
         return "array_api_strict"
     return module
+
+
+def namespace_name(xp: Any) -> str | None:
+    """Backend name of a namespace object, or None for an unknown one."""
+    if xp is np:
+        return "numpy"
+    for name, _, is_namespace in _LIBRARIES:
+        if is_namespace(xp):
+            return name
+    if array_api_compat.is_array_api_strict_namespace(xp):
+        return "array_api_strict"
+    return None
 
 
 # --------------------------------------------------------------------------- Backend

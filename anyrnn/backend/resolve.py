@@ -22,10 +22,9 @@ import numbers
 from types import ModuleType
 from typing import Any
 
-import array_api_compat
 import numpy as np
 
-from .core import BACKEND_NAMES, DTYPE_NAMES, Backend
+from .core import BACKEND_NAMES, DTYPE_NAMES, Backend, namespace_name
 from .probe import _cupy_status, _status, available_backends
 
 __all__ = ["BackendUnavailableError", "resolve_backend"]
@@ -48,21 +47,6 @@ class BackendUnavailableError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- names
-
-
-def _namespace_name(xp: Any) -> str | None:
-    """Backend name of a namespace object, or None for an unknown one."""
-    if xp is np or array_api_compat.is_numpy_namespace(xp):
-        return "numpy"
-    if array_api_compat.is_cupy_namespace(xp):
-        return "cupy"
-    if array_api_compat.is_torch_namespace(xp):
-        return "torch"
-    if array_api_compat.is_jax_namespace(xp):
-        return "jax"
-    if array_api_compat.is_array_api_strict_namespace(xp):
-        return "array_api_strict"
-    return None
 
 
 def _load_namespace(name: str) -> ModuleType:
@@ -236,7 +220,7 @@ def resolve_backend(backend: Any = "numpy", device: Any = None, dtype: Any = Non
         xp = _load_namespace(name)
         module_name = xp.__name__
     elif isinstance(backend, ModuleType) or hasattr(backend, "asarray"):
-        name = _namespace_name(backend)
+        name = namespace_name(backend)
         if name is not None:
             xp = _load_namespace(name)
             module_name = xp.__name__
